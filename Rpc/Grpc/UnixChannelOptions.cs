@@ -1,0 +1,17 @@
+namespace MetaGpu.Rpc.Grpc;
+
+/// <summary>Knobs of <see cref="UnixChannel"/>.</summary>
+public sealed class UnixChannelOptions
+{
+    /// <summary>How long connecting to the socket (and sending the preface) may take before the call fails with UNAVAILABLE.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest response message accepted; larger ones fail the call with RESOURCE_EXHAUSTED.</summary>
+    public int MaxReceiveMessageSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest request message sent; larger ones fail the call with RESOURCE_EXHAUSTED.</summary>
+    public int MaxSendMessageSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>The :authority sent; grpc-go and Kestrel accept any.</summary>
+    public string Authority { get; set; } = "localhost";
+}
