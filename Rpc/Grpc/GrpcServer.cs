@@ -1,25 +1,235 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
 using Grpc.Core;
+using MetaGpu.Rpc.Http2;
+using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.Rpc.Grpc;
 
 /// <summary>
 /// A gRPC server over HTTP/2 on Unix domain sockets, hosting Grpc.Core.Api service definitions.
+/// Each accepted connection is served by its own read loop; each call runs on the thread pool.
 /// </summary>
-public sealed partial class GrpcServer : IAsyncDisposable
+public sealed class GrpcServer : IAsyncDisposable
 {
-    public GrpcServer(GrpcServerOptions? options = null) => throw new NotImplementedException();
+    private readonly GrpcServerOptions _options;
+    private readonly Http2ConnectionOptions _connectionOptions;
+    private readonly ServerMethodBinder _binder = new();
+    private readonly ConcurrentDictionary<Http2Connection, byte> _connections = new();
+    private readonly List<(Socket Socket, string Path, Task AcceptLoop)> _listeners = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ILogger? _log;
+    private int _stopped;
+
+    public GrpcServer(GrpcServerOptions? options = null)
+    {
+        _options = options ?? new GrpcServerOptions();
+        _log = _options.Logger;
+        _connectionOptions = new Http2ConnectionOptions
+        {
+            MaxConcurrentStreams = _options.MaxConcurrentStreams,
+            MaxHeaderListSize = _options.MaxHeaderListSize,
+            HandshakeTimeout = _options.HandshakeTimeout,
+            StreamWindowSize = _options.StreamWindowSize,
+            ConnectionWindowSize = _options.ConnectionWindowSize,
+        };
+    }
+
+    /// <summary>Connections currently open, for tests and metrics.</summary>
+    public int ConnectionCount => _connections.Count;
 
     /// <summary>Adds every method of a service definition (e.g. <c>Echo.BindService(impl)</c>).</summary>
-    public GrpcServer AddService(ServerServiceDefinition definition) => throw new NotImplementedException();
+    public GrpcServer AddService(ServerServiceDefinition definition)
+    {
+        ServerMethodBinder.BindDefinition(definition, _binder);
+        return this;
+    }
 
     /// <summary>Adds methods through a binder callback (e.g. <c>b => Echo.BindService(b, impl)</c>).</summary>
-    public GrpcServer AddService(Action<ServiceBinderBase> bind) => throw new NotImplementedException();
+    public GrpcServer AddService(Action<ServiceBinderBase> bind)
+    {
+        bind(_binder);
+        return this;
+    }
 
     /// <summary>Binds a Unix socket at <paramref name="socketPath"/> (a stale socket file is replaced) and starts accepting.</summary>
-    public void ListenUnix(string socketPath) => throw new NotImplementedException();
+    public void ListenUnix(string socketPath)
+    {
+        if (Volatile.Read(ref _stopped) != 0)
+            throw new ObjectDisposedException(nameof(GrpcServer));
+        var directory = Path.GetDirectoryName(Path.GetFullPath(socketPath));
+        if (directory is not null && !Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"cannot listen on {socketPath}: directory {directory} does not exist");
+        if (File.Exists(socketPath))
+            File.Delete(socketPath); // left by a previous run; a live server would be ours to replace anyway
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(socketPath));
+            socket.Listen(4096); // the kernel caps it at net.core.somaxconn
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        lock (_listeners)
+            _listeners.Add((socket, socketPath, AcceptLoopAsync(socket, socketPath)));
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, string path)
+    {
+        var peer = "unix:" + path;
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // EMFILE and friends: say so, breathe, go on serving the connections we have.
+                _log?.LogWarning("accept on {Path} failed: {Error}", path, e.Message);
+                await Task.Delay(100).ConfigureAwait(false);
+                continue;
+            }
+
+            if (_connections.Count >= _options.MaxConnections)
+            {
+                _log?.LogWarning("refusing a connection on {Path}: {Count} connections open", path, _connections.Count);
+                socket.Dispose();
+                continue;
+            }
+            var connection = Http2Connection.StartServer(socket, _connectionOptions, stream => Dispatch(stream, peer), _log);
+            _connections.TryAdd(connection, 0);
+            _ = connection.Completion.ContinueWith(static (completed, s) =>
+            {
+                var (server, c) = ((GrpcServer, Http2Connection))s!;
+                server._connections.TryRemove(c, out _);
+            }, (this, connection), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private void Dispatch(Http2Stream stream, string peer)
+    {
+        // Called on the connection's read loop: the call itself runs on the thread pool.
+        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer), (Server: this, Stream: stream, Peer: peer), preferLocal: false);
+    }
+
+    private async Task HandleStreamAsync(Http2Stream stream, string peer)
+    {
+        var headers = stream.Headers!;
+        if (stream.HeaderListTooLarge)
+        {
+            await RejectAsync(stream, "200", StatusCode.ResourceExhausted, $"request header list exceeds the limit of {_options.MaxHeaderListSize} bytes").ConfigureAwait(false);
+            return;
+        }
+        var httpMethod = GrpcProtocol.Find(headers, ":method");
+        var path = GrpcProtocol.Find(headers, ":path");
+        if (httpMethod != "POST")
+        {
+            await RejectAsync(stream, "405", StatusCode.Internal, $"HTTP method {httpMethod} is not allowed; gRPC uses POST").ConfigureAwait(false);
+            return;
+        }
+        var contentType = GrpcProtocol.Find(headers, "content-type");
+        if (!GrpcProtocol.IsGrpcContentType(contentType))
+        {
+            await RejectAsync(stream, "415", StatusCode.Internal, $"content-type '{contentType}' is not gRPC").ConfigureAwait(false);
+            return;
+        }
+        if (path is null || !_binder.Methods.TryGetValue(path, out var method))
+        {
+            await RejectAsync(stream, "200", StatusCode.Unimplemented, DescribeUnknown(path)).ConfigureAwait(false);
+            return;
+        }
+        var encoding = GrpcProtocol.Find(headers, "grpc-encoding");
+        if (encoding is not null && encoding != "identity")
+        {
+            await RejectAsync(stream, "200", StatusCode.Unimplemented, $"grpc-encoding '{encoding}' is not supported; use identity").ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await method.HandleAsync(stream, _options, peer).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The handler wrapper already maps every call error to a status; reaching here is our bug, not the caller's.
+            _log?.LogError(e, "unexpected failure serving {Path}", path);
+            stream.Reset(Http2ErrorCode.InternalError);
+        }
+    }
+
+    private string DescribeUnknown(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path[0] != '/')
+            return $"malformed method path '{path}'";
+        var slash = path.LastIndexOf('/');
+        var service = slash > 0 ? path[1..slash] : path[1..];
+        return _binder.Services.Contains(service)
+            ? $"unknown method {path[(slash + 1)..]} for service {service}"
+            : $"unknown service {service}";
+    }
+
+    private static async Task RejectAsync(Http2Stream stream, string httpStatus, StatusCode code, string message)
+    {
+        var fields = new List<HeaderField>
+        {
+            new(":status", httpStatus),
+            new("content-type", GrpcProtocol.ContentType),
+            new("grpc-status", ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            new("grpc-message", GrpcProtocol.PercentEncode(message)),
+        };
+        try
+        {
+            await stream.WriteHeadersAsync(fields, endStream: true).ConfigureAwait(false);
+            if (!stream.IsReadCompleted)
+                stream.Reset(Http2ErrorCode.NoError);
+        }
+        catch (Exception e) when (e is Http2StreamAbortedException or InvalidOperationException)
+        {
+        }
+    }
 
     /// <summary>Graceful shutdown: GOAWAY to every connection, in-flight calls may finish within <paramref name="grace"/>, then everything closes.</summary>
-    public Task ShutdownAsync(TimeSpan grace) => throw new NotImplementedException();
+    public async Task ShutdownAsync(TimeSpan grace)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+            return;
+        _stopping.Cancel();
+        List<(Socket Socket, string Path, Task AcceptLoop)> listeners;
+        lock (_listeners)
+            listeners = [.. _listeners];
+        foreach (var (socket, path, _) in listeners)
+        {
+            socket.Dispose();
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
+        }
+        foreach (var (_, _, loop) in listeners)
+            await loop.ConfigureAwait(false);
 
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+        var connections = _connections.Keys.ToArray();
+        foreach (var c in connections)
+            c.BeginGracefulClose();
+        var all = Task.WhenAll(connections.Select(c => c.Completion));
+        if (await Task.WhenAny(all, Task.Delay(grace)).ConfigureAwait(false) != all)
+        {
+            foreach (var c in connections)
+                c.Abort("shutdown grace period expired");
+        }
+        await all.ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync() => await ShutdownAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
 }

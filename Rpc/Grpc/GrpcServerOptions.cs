@@ -17,6 +17,12 @@ public sealed class GrpcServerOptions
     /// <summary>SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce (RFC 9113 size: name + value + 32 per field).</summary>
     public int MaxHeaderListSize { get; set; } = 64 * 1024;
 
+    /// <summary>SETTINGS_INITIAL_WINDOW_SIZE we advertise: how much a client may send on one stream ahead of the handler reading it.</summary>
+    public int StreamWindowSize { get; set; } = 1024 * 1024;
+
+    /// <summary>The connection-level receive window we grant.</summary>
+    public int ConnectionWindowSize { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>How long a new connection may take to send the preface and its first SETTINGS.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

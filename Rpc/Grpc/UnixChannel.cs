@@ -1,16 +1,117 @@
+using System.Net.Sockets;
 using Grpc.Core;
+using MetaGpu.Rpc.Http2;
+using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.Rpc.Grpc;
 
 /// <summary>
-/// A gRPC client channel to one Unix socket: one HTTP/2 connection, re-established after the peer went away.
-/// Generated clients take it (or <see cref="CreateCallInvoker"/>) unchanged.
+/// A gRPC client channel to one Unix socket: one HTTP/2 connection, opened on the first call and opened again
+/// after the peer went away (GOAWAY, EOF, reset). Generated clients take it (or <see cref="CreateCallInvoker"/>) unchanged.
 /// </summary>
-public sealed partial class UnixChannel : ChannelBase, IDisposable
+public sealed class UnixChannel : ChannelBase, IDisposable
 {
-    public UnixChannel(string socketPath, UnixChannelOptions? options = null) : base("unix:" + socketPath) => throw new NotImplementedException();
+    private readonly UnixChannelOptions _options;
+    private readonly Http2ConnectionOptions _connectionOptions;
+    private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private readonly ILogger? _log;
+    private Http2Connection? _connection;
+    private bool _disposed;
 
-    public override CallInvoker CreateCallInvoker() => throw new NotImplementedException();
+    public UnixChannel(string socketPath, UnixChannelOptions? options = null) : base("unix:" + socketPath)
+    {
+        SocketPath = socketPath;
+        _options = options ?? new UnixChannelOptions();
+        _log = _options.Logger;
+        _connectionOptions = new Http2ConnectionOptions { HandshakeTimeout = Timeout.InfiniteTimeSpan };
+    }
 
-    public void Dispose() => throw new NotImplementedException();
+    public string SocketPath { get; }
+    internal UnixChannelOptions Options => _options;
+
+    public override CallInvoker CreateCallInvoker() => new UnixCallInvoker(this);
+
+    /// <summary>The live connection, or a new one. Failures become UNAVAILABLE (or DEADLINE_EXCEEDED) with the reason.</summary>
+    internal async ValueTask<Http2Connection> GetConnectionAsync(DateTime deadlineUtc, CancellationToken cancellationToken)
+    {
+        var current = Volatile.Read(ref _connection);
+        if (current is not null && current.IsUsable)
+            return current;
+
+        await _connectLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            current = _connection;
+            if (current is not null && current.IsUsable)
+                return current;
+            ObjectDisposedException.ThrowIf(_disposed, this);
+
+            var timeout = _options.ConnectTimeout;
+            var byDeadline = false;
+            if (deadlineUtc != DateTime.MaxValue)
+            {
+                var left = deadlineUtc - DateTime.UtcNow;
+                if (left < timeout)
+                {
+                    timeout = left > TimeSpan.Zero ? left : TimeSpan.Zero;
+                    byDeadline = true;
+                }
+            }
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            connectTimeout.CancelAfter(timeout);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), connectTimeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                throw new RpcException(byDeadline
+                    ? new Status(StatusCode.DeadlineExceeded, $"Deadline Exceeded while connecting to unix:{SocketPath}")
+                    : new Status(StatusCode.Unavailable, $"connecting to unix:{SocketPath} timed out after {timeout.TotalMilliseconds:0} ms"));
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                throw new RpcException(new Status(StatusCode.Unavailable, $"cannot connect to unix:{SocketPath}: {e.Message} ({e.SocketErrorCode})"));
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            var connection = Http2Connection.StartClient(socket, _connectionOptions, _log);
+            Volatile.Write(ref _connection, connection);
+            return connection;
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+    }
+
+    protected override Task ShutdownAsyncCore()
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Sends GOAWAY and closes the connection once calls in flight are done.</summary>
+    public void Dispose()
+    {
+        Http2Connection? connection;
+        _connectLock.Wait();
+        try
+        {
+            _disposed = true;
+            connection = _connection;
+            _connection = null;
+        }
+        finally
+        {
+            _connectLock.Release();
+        }
+        connection?.BeginGracefulClose("client closing");
+    }
 }

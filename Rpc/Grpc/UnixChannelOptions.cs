@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace MetaGpu.Rpc.Grpc;
 
 /// <summary>Knobs of <see cref="UnixChannel"/>.</summary>
@@ -14,4 +16,6 @@ public sealed class UnixChannelOptions
 
     /// <summary>The :authority sent; grpc-go and Kestrel accept any.</summary>
     public string Authority { get; set; } = "localhost";
+
+    public ILogger? Logger { get; set; }
 }

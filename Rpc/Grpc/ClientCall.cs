@@ -1,0 +1,367 @@
+using Grpc.Core;
+using MetaGpu.Rpc.Http2;
+
+namespace MetaGpu.Rpc.Grpc;
+
+/// <summary>
+/// The client side of one call on a <see cref="UnixChannel"/>. Every failure ends as an <see cref="RpcException"/>
+/// with a status saying what happened: the server's status, DEADLINE_EXCEEDED, CANCELLED, or UNAVAILABLE when the
+/// connection could not be made or was lost.
+/// </summary>
+internal sealed class ClientCall<TRequest, TResponse>
+    where TRequest : class
+    where TResponse : class
+{
+    private const int CancelledByUser = 1;
+    private const int CancelledByDeadline = 2;
+    private const int CancelledByDispose = 3;
+
+    private readonly UnixChannel _channel;
+    private readonly Method<TRequest, TResponse> _method;
+    private readonly CallOptions _options;
+    private readonly DateTime _deadline;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly CancellationTokenRegistration _userRegistration;
+    private readonly CancellationTokenSource? _deadlineTimer;
+    private readonly MessageReader _reader = new();
+    private readonly MessageWriter _writer = new();
+    private Task? _started;
+    private Task<Metadata>? _headers;
+    private Http2Stream? _stream;
+    private Status? _status;
+    private Metadata? _trailers;
+    private int _cancelReason;
+    private bool _requestCompleted;
+
+    public ClientCall(UnixChannel channel, Method<TRequest, TResponse> method, CallOptions options)
+    {
+        _channel = channel;
+        _method = method;
+        _options = options;
+        _deadline = options.Deadline is { } d && d != DateTime.MaxValue ? d.ToUniversalTime() : DateTime.MaxValue;
+        _cts.Token.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!)._stream?.Reset(Http2ErrorCode.Cancel), this);
+        if (options.CancellationToken.CanBeCanceled)
+            _userRegistration = options.CancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByUser), this);
+        if (_deadline != DateTime.MaxValue)
+        {
+            var left = _deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                Cancel(CancelledByDeadline);
+            }
+            else
+            {
+                _deadlineTimer = new CancellationTokenSource(left);
+                _deadlineTimer.Token.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByDeadline), this);
+            }
+        }
+        ResponseStream = new ResponseReader(this);
+        RequestStream = new RequestWriter(this);
+    }
+
+    public IAsyncStreamReader<TResponse> ResponseStream { get; }
+    public IClientStreamWriter<TRequest> RequestStream { get; }
+
+    public Task<Metadata> ResponseHeadersAsync => _headers ??= ReadHeadersAsync();
+
+    public Status GetStatus() => _status ?? throw new InvalidOperationException("the call is not complete, so it has no status yet");
+
+    public Metadata GetTrailers() => _trailers ?? throw new InvalidOperationException("the call is not complete, so it has no trailers yet");
+
+    private void Cancel(int reason)
+    {
+        Interlocked.CompareExchange(ref _cancelReason, reason, 0);
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    public void Start(TRequest? request) => _started = StartAsync(request);
+
+    private async Task StartAsync(TRequest? request)
+    {
+        try
+        {
+            ReadOnlyMemory<byte> payload = default;
+            if (request is not null)
+                payload = _writer.Serialize(_method.RequestMarshaller, request, _channel.Options.MaxSendMessageSize);
+            var headers = BuildHeaders();
+            for (var attempt = 0; ; attempt++)
+            {
+                var connection = await _channel.GetConnectionAsync(_deadline, _cts.Token).ConfigureAwait(false);
+                try
+                {
+                    _stream = await connection.OpenStreamAsync(headers, endStream: false, flush: request is null, _cts.Token).ConfigureAwait(false);
+                    break;
+                }
+                catch (Http2ConnectionClosedException) when (attempt == 0)
+                {
+                    // The connection went away between the check and the open: nothing was sent, so try a fresh one.
+                }
+            }
+            if (_cts.IsCancellationRequested)
+                _stream.Reset(Http2ErrorCode.Cancel);
+            if (request is not null)
+            {
+                _requestCompleted = true;
+                await _stream.WriteDataAsync(payload, endStream: true, flush: true, _cts.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    private List<HeaderField> BuildHeaders()
+    {
+        var headers = new List<HeaderField>(9 + (_options.Headers?.Count ?? 0))
+        {
+            new(":method", "POST"),
+            new(":scheme", "http"),
+            new(":path", _method.FullName),
+            new(":authority", _channel.Options.Authority),
+            new("content-type", GrpcProtocol.ContentType),
+            new("te", "trailers"),
+            new("user-agent", UserAgent),
+        };
+        if (_deadline != DateTime.MaxValue)
+            headers.Add(new HeaderField("grpc-timeout", GrpcProtocol.FormatTimeout(_deadline - DateTime.UtcNow)));
+        GrpcProtocol.AddMetadata(headers, _options.Headers);
+        return headers;
+    }
+
+    private static readonly string UserAgent = "grpc-metagpu/" + typeof(ClientCall<,>).Assembly.GetName().Version?.ToString(3);
+
+    private async Task<Metadata> ReadHeadersAsync()
+    {
+        try
+        {
+            await _started!.ConfigureAwait(false);
+            var fields = await _stream!.HeadersReceived.WaitAsync(_cts.Token).ConfigureAwait(false);
+            var httpStatus = GrpcProtocol.Find(fields, ":status");
+            if (httpStatus != "200")
+            {
+                var code = int.TryParse(httpStatus, out var http) ? GrpcProtocol.FromHttpStatus(http) : StatusCode.Internal;
+                var detail = GrpcProtocol.PercentDecode(GrpcProtocol.Find(fields, "grpc-message"));
+                throw new RpcException(new Status(code, $"bad gRPC response: HTTP status {httpStatus}" + (detail.Length > 0 ? ": " + detail : "")));
+            }
+            var metadata = GrpcProtocol.ToMetadata(fields);
+            if (GrpcProtocol.Find(fields, "grpc-status") is not null)
+            {
+                // Trailers-Only: the one header block is also the trailers.
+                _trailers = metadata;
+                _status = GrpcProtocol.StatusFrom(fields);
+                return metadata;
+            }
+            var contentType = GrpcProtocol.Find(fields, "content-type");
+            if (!GrpcProtocol.IsGrpcContentType(contentType))
+                throw new RpcException(new Status(StatusCode.Internal, $"response content-type '{contentType}' is not gRPC"));
+            return metadata;
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    /// <summary>Next response message; false when the response ended (its status is then set).</summary>
+    private async ValueTask<(bool Read, TResponse Message)> ReadMessageAsync()
+    {
+        await ResponseHeadersAsync.ConfigureAwait(false);
+        if (_status is not null)
+            return (false, default!);
+        var (read, message) = await _reader.ReadAsync(_stream!, _method.ResponseMarshaller, _channel.Options.MaxReceiveMessageSize, _cts.Token).ConfigureAwait(false);
+        if (read)
+            return (true, message);
+        var trailers = _stream!.Trailers;
+        if (trailers is null)
+            throw new RpcException(new Status(StatusCode.Internal, "the response ended without trailers"));
+        _trailers = GrpcProtocol.ToMetadata(trailers);
+        _status = GrpcProtocol.StatusFrom(trailers);
+        return (false, default!);
+    }
+
+    private void ThrowIfNotOk()
+    {
+        if (_status is { } status && status.StatusCode != StatusCode.OK)
+            throw new RpcException(status, _trailers ?? new Metadata());
+    }
+
+    public async Task<TResponse> UnaryAsync(TRequest request)
+    {
+        Start(request);
+        return await ReadSingleResponseAsync().ConfigureAwait(false);
+    }
+
+    public async Task<TResponse> ReadSingleResponseAsync()
+    {
+        try
+        {
+            await _started!.ConfigureAwait(false);
+            var (read, response) = await ReadMessageAsync().ConfigureAwait(false);
+            if (!read)
+            {
+                ThrowIfNotOk();
+                throw new RpcException(new Status(StatusCode.Internal, "the server sent no response message"));
+            }
+            var (more, _) = await ReadMessageAsync().ConfigureAwait(false);
+            if (more)
+                throw new RpcException(new Status(StatusCode.Internal, "the server sent more than one response message"));
+            ThrowIfNotOk();
+            Complete();
+            return response;
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    /// <summary>Turns any failure into the call's final status (set once) and the exception the caller sees.</summary>
+    private RpcException Fail(Exception e)
+    {
+        lock (_cts)
+        {
+            if (_status is null || (_status.Value.StatusCode == StatusCode.OK && e is RpcException { StatusCode: not StatusCode.OK }))
+            {
+                _status = ClassifyFailure(e);
+                _trailers ??= e is RpcException r ? r.Trailers : new Metadata();
+            }
+        }
+        if (_stream is { } stream && !stream.Aborted.IsCancellationRequested)
+            stream.Reset(Http2ErrorCode.Cancel);
+        Complete();
+        return new RpcException(_status!.Value, _trailers!);
+    }
+
+    private Status ClassifyFailure(Exception e)
+    {
+        if (e is RpcException rpc)
+            return rpc.Status;
+        // The server may have finished (trailers received) and then reset a request it no longer needed.
+        if (_stream is { } s)
+        {
+            var final = s.Trailers ?? (GrpcProtocol.Find(s.Headers, "grpc-status") is not null ? s.Headers : null);
+            if (final is not null)
+            {
+                _trailers = GrpcProtocol.ToMetadata(final);
+                return GrpcProtocol.StatusFrom(final);
+            }
+        }
+        switch (Volatile.Read(ref _cancelReason))
+        {
+            case CancelledByDeadline: return new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+            case CancelledByUser: return new Status(StatusCode.Cancelled, "Call canceled by the client.");
+            case CancelledByDispose: return new Status(StatusCode.Cancelled, "Call disposed.");
+        }
+        return e switch
+        {
+            Http2StreamAbortedException { Stream: { ConnectionLost: true } or { Refused: true } } a => new Status(StatusCode.Unavailable, a.Message),
+            Http2StreamAbortedException a => new Status(GrpcProtocol.FromResetCode(a.Stream.ResetCode ?? Http2ErrorCode.InternalError), $"stream reset by the server ({a.Stream.ResetCode})"),
+            Http2ConnectionClosedException c => new Status(StatusCode.Unavailable, c.Message),
+            IOException or System.Net.Sockets.SocketException => new Status(StatusCode.Unavailable, "connection lost: " + e.Message),
+            ObjectDisposedException => new Status(StatusCode.Unavailable, "the channel was disposed"),
+            OperationCanceledException => new Status(StatusCode.Cancelled, "Call canceled."),
+            _ => new Status(StatusCode.Internal, $"{e.GetType().Name}: {e.Message}"),
+        };
+    }
+
+    private void Complete()
+    {
+        _userRegistration.Dispose();
+        _deadlineTimer?.Dispose();
+    }
+
+    public void Dispose()
+    {
+        if (_status is null)
+        {
+            Cancel(CancelledByDispose);
+            lock (_cts)
+            {
+                _status ??= new Status(StatusCode.Cancelled, "Call disposed.");
+                _trailers ??= new Metadata();
+            }
+        }
+        Complete();
+    }
+
+    private sealed class ResponseReader(ClientCall<TRequest, TResponse> call) : IAsyncStreamReader<TResponse>
+    {
+        private TResponse? _current;
+
+        public TResponse Current => _current ?? throw new InvalidOperationException("MoveNext has not returned true");
+
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        {
+            using var registration = cancellationToken.CanBeCanceled
+                ? cancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByUser), call)
+                : default;
+            try
+            {
+                var (read, message) = await call.ReadMessageAsync().ConfigureAwait(false);
+                if (read)
+                {
+                    _current = message;
+                    return true;
+                }
+                _current = null;
+                call.ThrowIfNotOk();
+                call.Complete();
+                return false;
+            }
+            catch (Exception e)
+            {
+                throw call.Fail(e);
+            }
+        }
+    }
+
+    private sealed class RequestWriter(ClientCall<TRequest, TResponse> call) : IClientStreamWriter<TRequest>
+    {
+        public WriteOptions? WriteOptions { get; set; }
+
+        public Task WriteAsync(TRequest message) => WriteAsync(message, CancellationToken.None);
+
+        public async Task WriteAsync(TRequest message, CancellationToken cancellationToken)
+        {
+            if (call._requestCompleted)
+                throw new InvalidOperationException("the request stream was already completed");
+            using var registration = cancellationToken.CanBeCanceled
+                ? cancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByUser), call)
+                : default;
+            try
+            {
+                await call._started!.ConfigureAwait(false);
+                var framed = call._writer.Serialize(call._method.RequestMarshaller, message, call._channel.Options.MaxSendMessageSize);
+                var flush = (WriteOptions?.Flags & WriteFlags.BufferHint) == 0;
+                await call._stream!.WriteDataAsync(framed, endStream: false, flush, call._cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                throw call.Fail(e);
+            }
+        }
+
+        public async Task CompleteAsync()
+        {
+            if (call._requestCompleted)
+                return;
+            call._requestCompleted = true;
+            try
+            {
+                await call._started!.ConfigureAwait(false);
+                await call._stream!.WriteDataAsync(ReadOnlyMemory<byte>.Empty, endStream: true, flush: true, call._cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                throw call.Fail(e);
+            }
+        }
+    }
+}

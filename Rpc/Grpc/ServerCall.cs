@@ -1,0 +1,152 @@
+using Grpc.Core;
+using MetaGpu.Rpc.Http2;
+
+namespace MetaGpu.Rpc.Grpc;
+
+/// <summary>
+/// The server side of one call: its <see cref="ServerCallContext"/>, the response headers, messages and the final
+/// status. The status is written once, by the handler's end or by the deadline, whichever comes first.
+/// </summary>
+internal sealed class ServerCall : ServerCallContext, IDisposable
+{
+    private static readonly AuthContext NoAuth = new(null, new Dictionary<string, List<AuthProperty>>());
+
+    private readonly Http2Stream _stream;
+    private readonly GrpcServerOptions _options;
+    private readonly string _method;
+    private readonly string _peer;
+    private readonly CancellationTokenSource? _deadlineCts;
+    private readonly CancellationTokenSource? _linkedCts;
+    private readonly DateTime _deadline = DateTime.MaxValue;
+    private Metadata? _requestHeaders;
+    private Metadata? _responseTrailers;
+    private bool _headersSent;
+    private int _finished;
+
+    public ServerCall(Http2Stream stream, GrpcServerOptions options, string method, string peer)
+    {
+        _stream = stream;
+        _options = options;
+        _method = method;
+        _peer = peer;
+        Reader = new MessageReader();
+        Writer = new MessageWriter();
+        if (GrpcProtocol.TryParseTimeout(GrpcProtocol.Find(stream.Headers, "grpc-timeout"), out var timeout))
+        {
+            _deadline = DateTime.UtcNow + timeout;
+            _deadlineCts = new CancellationTokenSource();
+            _linkedCts = CancellationTokenSource.CreateLinkedTokenSource(stream.Aborted, _deadlineCts.Token);
+            _deadlineCts.Token.UnsafeRegister(static s => _ = ((ServerCall)s!).OnDeadlineAsync(), this);
+            _deadlineCts.CancelAfter(timeout);
+        }
+    }
+
+    public MessageReader Reader { get; }
+    public MessageWriter Writer { get; }
+    public Http2Stream Stream => _stream;
+    public GrpcServerOptions Options => _options;
+    public bool DeadlineExceeded => _deadlineCts?.IsCancellationRequested == true;
+    public bool IsFinished => Volatile.Read(ref _finished) != 0;
+
+    protected override string MethodCore => _method;
+    protected override string HostCore => GrpcProtocol.Find(_stream.Headers, ":authority") ?? "";
+    protected override string PeerCore => _peer;
+    protected override DateTime DeadlineCore => _deadline;
+    protected override Metadata RequestHeadersCore => _requestHeaders ??= GrpcProtocol.ToMetadata(_stream.Headers);
+    protected override CancellationToken CancellationTokenCore => _linkedCts?.Token ?? _stream.Aborted;
+    protected override Metadata ResponseTrailersCore => _responseTrailers ??= new Metadata();
+    protected override Status StatusCore { get; set; }
+    protected override WriteOptions? WriteOptionsCore { get; set; }
+    protected override AuthContext AuthContextCore => NoAuth;
+
+    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options)
+        => throw new NotSupportedException("context propagation is not supported by this server");
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
+    {
+        if (_headersSent)
+            throw new InvalidOperationException("response headers were already sent");
+        if (IsFinished)
+            throw new InvalidOperationException("the call is already complete");
+        return SendHeadersAsync(responseHeaders, flush: true).AsTask();
+    }
+
+    private ValueTask SendHeadersAsync(Metadata? metadata, bool flush)
+    {
+        _headersSent = true;
+        var headers = new List<HeaderField>(2 + (metadata?.Count ?? 0))
+        {
+            new(":status", "200"),
+            new("content-type", GrpcProtocol.ContentType),
+        };
+        GrpcProtocol.AddMetadata(headers, metadata);
+        return _stream.WriteHeadersAsync(headers, endStream: false, flush);
+    }
+
+    public async ValueTask WriteMessageAsync<T>(Marshaller<T> marshaller, T message, bool flush, CancellationToken cancellationToken = default)
+    {
+        if (IsFinished)
+        {
+            throw DeadlineExceeded
+                ? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"))
+                : new InvalidOperationException("the call is already complete");
+        }
+        if (!_headersSent)
+            await SendHeadersAsync(null, flush: false).ConfigureAwait(false);
+        var framed = Writer.Serialize(marshaller, message, _options.MaxSendMessageSize);
+        await _stream.WriteDataAsync(framed, endStream: false, flush, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends the status (trailers, or Trailers-Only when nothing was sent yet) unless it was sent already.</summary>
+    public async ValueTask FinishAsync(Status status)
+    {
+        if (Interlocked.Exchange(ref _finished, 1) != 0)
+            return;
+        var trailers = _responseTrailers;
+        var fields = new List<HeaderField>(4 + (trailers?.Count ?? 0));
+        if (!_headersSent)
+        {
+            fields.Add(new HeaderField(":status", "200"));
+            fields.Add(new HeaderField("content-type", GrpcProtocol.ContentType));
+        }
+        fields.Add(new HeaderField("grpc-status", StatusCodeText((int)status.StatusCode)));
+        if (!string.IsNullOrEmpty(status.Detail))
+            fields.Add(new HeaderField("grpc-message", GrpcProtocol.PercentEncode(status.Detail)));
+        GrpcProtocol.AddMetadata(fields, trailers);
+        try
+        {
+            await _stream.WriteHeadersAsync(fields, endStream: true, flush: true).ConfigureAwait(false);
+            // RFC 9113 8.1: a complete response may cut short a request the client is still sending.
+            if (!_stream.IsReadCompleted)
+                _stream.Reset(Http2ErrorCode.NoError);
+        }
+        catch (Exception e) when (e is Http2StreamAbortedException or InvalidOperationException)
+        {
+            // The client reset the stream or went away: nobody is left to tell.
+        }
+    }
+
+    private async Task OnDeadlineAsync()
+    {
+        await FinishAsync(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")).ConfigureAwait(false);
+        if (!_stream.IsReadCompleted)
+            _stream.Reset(Http2ErrorCode.Cancel);
+    }
+
+    private static string StatusCodeText(int code) => code switch
+    {
+        0 => "0",
+        >= 1 and <= 16 => StatusTexts[code],
+        _ => code.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    private static readonly string[] StatusTexts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"];
+
+    public void Dispose()
+    {
+        _linkedCts?.Dispose();
+        _deadlineCts?.Dispose();
+        Reader.Dispose();
+        Writer.Dispose();
+    }
+}

@@ -1,0 +1,76 @@
+using System.Net.Sockets;
+using Grpc.Core;
+using Grpc.Net.Client;
+using MetaGpu.Rpc.Grpc;
+
+namespace MetaGpu.Tests.Transport;
+
+/// <summary>
+/// Our <see cref="GrpcServer"/> on a fresh socket with byte-level methods: <c>/test.Raw/Echo</c> (unary echo) and
+/// <c>/test.Raw/Hold</c> (client streaming that never reads its request: a slow reader).
+/// </summary>
+public sealed class RawServiceFixture : IAsyncDisposable
+{
+    public static readonly Marshaller<byte[]> Bytes = Marshallers.Create(b => b, b => b);
+    public static readonly Method<byte[], byte[]> EchoMethod = new(MethodType.Unary, "test.Raw", "Echo", Bytes, Bytes);
+    public static readonly Method<byte[], byte[]> HoldMethod = new(MethodType.ClientStreaming, "test.Raw", "Hold", Bytes, Bytes);
+
+    private readonly string _directory;
+
+    public RawServiceFixture(GrpcServerOptions? options = null)
+    {
+        _directory = Path.Combine(Path.GetTempPath(), "mg-raw-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(_directory);
+        SocketPath = Path.Combine(_directory, "raw.sock");
+        Server = new GrpcServer(options).AddService(binder =>
+        {
+            binder.AddMethod(EchoMethod, (UnaryServerMethod<byte[], byte[]>)((request, context) => Task.FromResult(request)));
+            binder.AddMethod(HoldMethod, (ClientStreamingServerMethod<byte[], byte[]>)(async (requests, context) =>
+            {
+                HoldStarted.TrySetResult();
+                await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                return [];
+            }));
+        });
+        Server.ListenUnix(SocketPath);
+    }
+
+    public GrpcServer Server { get; }
+    public string SocketPath { get; }
+    public TaskCompletionSource HoldStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>A normal call from a fresh, independent client (Grpc.Net.Client): the server must still serve it.</summary>
+    public async Task AssertServesFreshClientAsync()
+    {
+        using var channel = GrpcNetChannel(SocketPath);
+        var payload = new byte[] { 1, 2, 3, 4, 5 };
+        var reply = await channel.CreateCallInvoker().AsyncUnaryCall(EchoMethod, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10)), payload);
+        Assert.Equal(payload, reply);
+    }
+
+    public static GrpcChannel GrpcNetChannel(string path) => GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
+    {
+        DisposeHttpClient = true,
+        HttpHandler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(path), ct);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        },
+    });
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
