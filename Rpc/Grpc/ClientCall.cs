@@ -339,7 +339,7 @@ internal sealed class ClientCall<TRequest, TResponse>
             {
                 await call._started!.ConfigureAwait(false);
                 var framed = call._writer.Serialize(call._method.RequestMarshaller, message, call._channel.Options.MaxSendMessageSize);
-                var flush = (WriteOptions?.Flags & WriteFlags.BufferHint) == 0;
+                var flush = WriteOptions is null || (WriteOptions.Flags & WriteFlags.BufferHint) == 0;
                 await call._stream!.WriteDataAsync(framed, endStream: false, flush, call._cts.Token).ConfigureAwait(false);
             }
             catch (Exception e)

@@ -122,7 +122,7 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
         public Task WriteAsync(TResponse message, CancellationToken cancellationToken)
         {
             var token = cancellationToken.CanBeCanceled ? cancellationToken : call.CancellationToken;
-            return call.WriteMessageAsync(marshaller, message, flush: (WriteOptions?.Flags & WriteFlags.BufferHint) == 0, token).AsTask();
+            return call.WriteMessageAsync(marshaller, message, flush: WriteOptions is null || (WriteOptions.Flags & WriteFlags.BufferHint) == 0, token).AsTask();
         }
     }
 }
