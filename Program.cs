@@ -1,18 +1,28 @@
 using System.Reflection;
+using System.Runtime.InteropServices;
+using Grpc.Core;
+using MetaGpu.Proto.Health.V1;
+using MetaGpu.Rpc.Grpc;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace MetaGpu;
 
-/// <summary>Entry point: parses the command line and dispatches. Knows nothing of how any command works.</summary>
+/// <summary>Entry point: parses the command line and dispatches. Knows nothing of how any of it works.</summary>
 public static class Program
 {
     public const string Usage = """
         usage: metagpu <command> [options]
 
         commands:
-          start     run the device plugin on this node
-          demo      run the plugin against simulated GPUs and a stand-in kubelet
-          gpus      list the GPUs MetaGPU sees
-          ctl       the in-container CLI (also when invoked as mgctl)
+          start     run the device plugin on this node                       (not built yet)
+          demo      run the plugin against simulated GPUs and a stand-in kubelet (not built yet)
+          gpus      list the GPUs MetaGPU sees                               (not built yet)
+          ctl       the in-container CLI, also when invoked as mgctl         (not built yet)
+          serve     serve the gRPC health service on a Unix socket (transport self-test)
+                      --socket PATH  [--log-format text|json]
+          probe     ask a MetaGPU socket whether it is serving; exit 0 if so
+                      --socket PATH  [--timeout 2s] [--service NAME]
           version   print the version
         """;
 
@@ -24,37 +34,105 @@ public static class Program
 
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
         {
-            Console.Out.WriteLine(Usage);
+            (args.Length == 0 ? Console.Error : Console.Out).WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
         }
 
-        return args[0] switch
+        try
         {
-            "version" or "--version" => PrintVersion(),
-            "start" or "demo" or "gpus" or "ctl" => NotYet(args[0]),
-            _ => Unknown(args[0]),
-        };
+            return args[0] switch
+            {
+                "version" or "--version" => PrintVersion(),
+                "serve" => Serve(new CommandLine(args.Skip(1))),
+                "probe" => Probe(new CommandLine(args.Skip(1))),
+                "start" or "demo" or "gpus" or "ctl" => NotYet(args[0]),
+                _ => throw new UsageException($"unknown command '{args[0]}'"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"metagpu: {e.Message}\n\n{Usage}");
+            return 2;
+        }
     }
 
     public static string Version =>
         typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
         ?? "0.0.0";
 
-    static int PrintVersion()
+    private static int PrintVersion()
     {
         Console.Out.WriteLine($"metagpu {Version}");
         return 0;
     }
 
-    static int NotYet(string command)
+    private static int NotYet(string command)
     {
         Console.Error.WriteLine($"metagpu: '{command}' is not built yet in this version");
         return 3;
     }
 
-    static int Unknown(string command)
+    private static ILoggerFactory CreateLogging(CommandLine cl)
     {
-        Console.Error.WriteLine($"metagpu: unknown command '{command}'\n\n{Usage}");
-        return 2;
+        var format = cl.Get("log-format") ?? Environment.GetEnvironmentVariable("METAGPU_LOG_FORMAT") ?? "text";
+        if (format is not ("text" or "json"))
+            throw new UsageException($"option --log-format: '{format}' is not one of text, json");
+        return LoggerFactory.Create(b =>
+        {
+            b.SetMinimumLevel(LogLevel.Information);
+            if (format == "json")
+                b.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
+            else
+                b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ "; o.UseUtcTimestamp = true; });
+        });
+    }
+
+    /// <summary>Serves grpc.health.v1 on a Unix socket until SIGTERM or SIGINT, then shuts down gracefully.</summary>
+    private static int Serve(CommandLine cl)
+    {
+        var socket = cl.Require("socket");
+        using var logging = CreateLogging(cl);
+        cl.ThrowIfUnknown();
+        var log = logging.CreateLogger("metagpu");
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+
+        var server = new GrpcServer(new GrpcServerOptions { Logger = log }).AddService(Health.BindService(new HealthService()));
+        try
+        {
+            server.ListenUnix(socket);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            log.LogError("cannot listen on {Socket}: {Error}", socket, e.Message);
+            return 1;
+        }
+        log.LogInformation("serving grpc.health.v1 on unix:{Socket}", socket);
+        stop.Task.Wait();
+        log.LogInformation("shutting down");
+        server.ShutdownAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
+        return 0;
+    }
+
+    /// <summary>Health.Check over our own client: exit 0 when SERVING, 1 with the reason otherwise.</summary>
+    private static int Probe(CommandLine cl)
+    {
+        var socket = cl.Require("socket");
+        var timeout = cl.GetDuration("timeout", TimeSpan.FromSeconds(2));
+        var service = cl.Get("service") ?? "";
+        cl.ThrowIfUnknown();
+        using var channel = new UnixChannel(socket, new UnixChannelOptions { ConnectTimeout = timeout });
+        try
+        {
+            var reply = new Health.HealthClient(channel).Check(new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow + timeout);
+            Console.Out.WriteLine(reply.Status.ToString().ToUpperInvariant());
+            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+        }
+        catch (RpcException e)
+        {
+            Console.Error.WriteLine($"metagpu probe: {e.StatusCode}: {e.Status.Detail}");
+            return 1;
+        }
     }
 }

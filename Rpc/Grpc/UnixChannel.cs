@@ -74,7 +74,8 @@ public sealed class UnixChannel : ChannelBase, IDisposable
             catch (SocketException e)
             {
                 socket.Dispose();
-                throw new RpcException(new Status(StatusCode.Unavailable, $"cannot connect to unix:{SocketPath}: {e.Message} ({e.SocketErrorCode})"));
+                var why = File.Exists(SocketPath) ? $"{e.Message} ({e.SocketErrorCode})" : "no socket there (is the server running?)";
+                throw new RpcException(new Status(StatusCode.Unavailable, $"cannot connect to unix:{SocketPath}: {why}"));
             }
             catch
             {
