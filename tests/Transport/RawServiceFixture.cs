@@ -14,6 +14,7 @@ public sealed class RawServiceFixture : IAsyncDisposable
     public static readonly Marshaller<byte[]> Bytes = Marshallers.Create(b => b, b => b);
     public static readonly Method<byte[], byte[]> EchoMethod = new(MethodType.Unary, "test.Raw", "Echo", Bytes, Bytes);
     public static readonly Method<byte[], byte[]> HoldMethod = new(MethodType.ClientStreaming, "test.Raw", "Hold", Bytes, Bytes);
+    public static readonly Method<byte[], byte[]> SlowMethod = new(MethodType.Unary, "test.Raw", "Slow", Bytes, Bytes);
 
     private readonly string _directory;
 
@@ -25,6 +26,12 @@ public sealed class RawServiceFixture : IAsyncDisposable
         Server = new GrpcServer(options).AddService(binder =>
         {
             binder.AddMethod(EchoMethod, (UnaryServerMethod<byte[], byte[]>)((request, context) => Task.FromResult(request)));
+            binder.AddMethod(SlowMethod, (UnaryServerMethod<byte[], byte[]>)(async (request, context) =>
+            {
+                Interlocked.Increment(ref _slowStarted);
+                await Task.Delay(request.Length > 0 ? request[0] * 10 : 0, context.CancellationToken);
+                return request;
+            }));
             binder.AddMethod(HoldMethod, (ClientStreamingServerMethod<byte[], byte[]>)(async (requests, context) =>
             {
                 HoldStarted.TrySetResult();
@@ -34,6 +41,11 @@ public sealed class RawServiceFixture : IAsyncDisposable
         });
         Server.ListenUnix(SocketPath);
     }
+
+    private int _slowStarted;
+
+    /// <summary>How many /Slow calls have started: lets a test wait until a call is really in flight.</summary>
+    public int SlowStarted => Volatile.Read(ref _slowStarted);
 
     public GrpcServer Server { get; }
     public string SocketPath { get; }

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Grpc.Core;
+using MetaGpu.Rpc.Grpc;
+
+namespace MetaGpu.Tests.Transport;
+
+/// <summary>Our client's behaviour when the server is missing, restarts, goes away or limits streams.</summary>
+public sealed class UnixChannelTests
+{
+    private static CallInvoker Invoker(UnixChannel channel) => channel.CreateCallInvoker();
+
+    [Fact]
+    public async Task MissingSocketIsUnavailableWithTheReason()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "mg-none-" + Guid.NewGuid().ToString("N")[..8] + ".sock");
+        using var channel = new UnixChannel(path);
+        var watch = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<RpcException>(() => Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, [1]).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains(path, e.Status.Detail);
+        Assert.Contains("no socket", e.Status.Detail);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public async Task ExpiredDeadlineFailsWithoutWaiting()
+    {
+        await using var fx = new RawServiceFixture();
+        using var channel = new UnixChannel(fx.SocketPath);
+        var e = await Assert.ThrowsAsync<RpcException>(() => Invoker(channel)
+            .AsyncUnaryCall(RawServiceFixture.EchoMethod, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(-1)), [1]).ResponseAsync);
+        Assert.Equal(StatusCode.DeadlineExceeded, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task ChannelReconnectsAfterTheServerRestarts()
+    {
+        var fx = new RawServiceFixture();
+        using var channel = new UnixChannel(fx.SocketPath);
+        Assert.Equal([1], await Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, [1]).ResponseAsync);
+        await fx.Server.ShutdownAsync(TimeSpan.FromSeconds(5));
+
+        // While nobody listens, calls fail fast and say so.
+        var down = await Assert.ThrowsAsync<RpcException>(() => Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, [2]).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, down.StatusCode);
+
+        // A new server on the same path (as after a kubelet restart): the same channel works again.
+        await using var again = new GrpcServer().AddService(b => b.AddMethod(RawServiceFixture.EchoMethod,
+            (UnaryServerMethod<byte[], byte[]>)((r, c) => Task.FromResult(r.Reverse().ToArray()))));
+        again.ListenUnix(fx.SocketPath);
+        Assert.Equal([3, 2], await Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, [2, 3]).ResponseAsync);
+        await fx.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ConnectionLostMidCallIsUnavailable()
+    {
+        await using var fx = new RawServiceFixture();
+        using var channel = new UnixChannel(fx.SocketPath);
+        var call = Invoker(channel).AsyncUnaryCall(RawServiceFixture.SlowMethod, null, default, [200]).ResponseAsync;
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (fx.SlowStarted == 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(5);
+        await fx.Server.ShutdownAsync(TimeSpan.Zero); // no grace: connections are cut
+        var e = await Assert.ThrowsAsync<RpcException>(() => call);
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+    }
+
+    [Fact]
+    public async Task ClientWaitsForStreamSlotsInsteadOfBeingRefused()
+    {
+        await using var fx = new RawServiceFixture(new GrpcServerOptions { MaxConcurrentStreams = 2 });
+        using var channel = new UnixChannel(fx.SocketPath);
+        // Learn the server's SETTINGS first.
+        await Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, [0]).ResponseAsync;
+        var calls = Enumerable.Range(1, 10)
+            .Select(i => Invoker(channel).AsyncUnaryCall(RawServiceFixture.SlowMethod, null, default, [(byte)5, (byte)i]).ResponseAsync)
+            .ToArray();
+        var replies = await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (byte)i), replies.Select(r => r[1]));
+    }
+
+    [Fact]
+    public async Task BlockingUnaryCallWorks()
+    {
+        await using var fx = new RawServiceFixture();
+        using var channel = new UnixChannel(fx.SocketPath);
+        var reply = await Task.Run(() => Invoker(channel).BlockingUnaryCall(RawServiceFixture.EchoMethod, null, default, [4, 2]));
+        Assert.Equal([4, 2], reply);
+    }
+}
