@@ -1,0 +1,152 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using MetaGpu.Rpc.Hpack;
+
+namespace MetaGpu.Rpc.Http2;
+
+/// <summary>Frames out: appended under the lock, sent by whichever writer finds no flush running.</summary>
+public sealed partial class Http2Connection
+{
+
+    private bool ScheduleFlushLocked()
+    {
+        if (_flushing || _closed || _pending.WrittenCount == 0)
+            return false;
+        _flushing = true;
+        return true;
+    }
+
+    private void FlushInBackground()
+    {
+        bool start;
+        lock (StateLock)
+        {
+            start = ScheduleFlushLocked();
+            if (!start && _pending.WrittenCount > _options.MaxPendingOutput)
+                throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, "peer does not read what it asks for");
+        }
+        if (start)
+            _ = FlushLoopAsync();
+    }
+
+    /// <summary>Sends pending frames until none are left. Only one runs at a time (<see cref="_flushing"/>).</summary>
+    internal async ValueTask FlushLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                TaskCompletionSource? progress;
+                lock (StateLock)
+                {
+                    if (_closed || _pending.WrittenCount == 0)
+                    {
+                        _flushing = false;
+                        if (_closed)
+                        {
+                            _pending.Dispose();
+                            _sending.Dispose();
+                        }
+                        return;
+                    }
+                    (_pending, _sending) = (_sending, _pending);
+                    progress = _flushProgress;
+                    _flushProgress = null;
+                }
+                var remaining = _sending.WrittenMemory;
+                while (!remaining.IsEmpty)
+                {
+                    var n = await _socket.SendAsync(remaining, SocketFlags.None).ConfigureAwait(false);
+                    remaining = remaining[n..];
+                }
+                _sending.Reset();
+                progress?.TrySetResult();
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+        {
+            lock (StateLock)
+                _flushing = false;
+            Abort("send failed: " + e.Message);
+        }
+    }
+
+    private void AppendFrameHeaderLocked(int length, FrameType type, FrameFlags flags, int streamId)
+    {
+        var span = _pending.GetSpan(Http2Limits.FrameHeaderLength);
+        span[0] = (byte)(length >> 16);
+        span[1] = (byte)(length >> 8);
+        span[2] = (byte)length;
+        span[3] = (byte)type;
+        span[4] = (byte)flags;
+        BinaryPrimitives.WriteUInt32BigEndian(span[5..], (uint)streamId);
+        _pending.Advance(Http2Limits.FrameHeaderLength);
+    }
+
+    private void AppendFrameLocked(FrameType type, FrameFlags flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        AppendFrameHeaderLocked(payload.Length, type, flags, streamId);
+        _pending.Write(payload);
+    }
+
+    private void AppendWindowUpdateLocked(int streamId, int increment)
+    {
+        Span<byte> payload = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)increment);
+        AppendFrameLocked(FrameType.WindowUpdate, FrameFlags.None, streamId, payload);
+    }
+
+    private void AppendRstStreamLocked(int streamId, Http2ErrorCode code)
+    {
+        Span<byte> payload = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)code);
+        AppendFrameLocked(FrameType.RstStream, FrameFlags.None, streamId, payload);
+    }
+
+    private void AppendGoAwayLocked(int lastStreamId, Http2ErrorCode code, string debug)
+    {
+        var debugBytes = System.Text.Encoding.UTF8.GetBytes(debug);
+        AppendFrameHeaderLocked(8 + debugBytes.Length, FrameType.GoAway, FrameFlags.None, 0);
+        var span = _pending.GetSpan(8);
+        BinaryPrimitives.WriteUInt32BigEndian(span, (uint)lastStreamId);
+        BinaryPrimitives.WriteUInt32BigEndian(span[4..], (uint)code);
+        _pending.Advance(8);
+        _pending.Write(debugBytes);
+    }
+
+    /// <summary>Encodes a header block and splits it into HEADERS + CONTINUATION frames of at most 16384 bytes.</summary>
+    private void AppendHeadersLocked(int streamId, IReadOnlyList<HeaderField> headers, bool endStream)
+    {
+        _headerScratch.Reset();
+        _encoder.BeginBlock(_headerScratch);
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var h = headers[i];
+            _encoder.Encode(_headerScratch, h.Name, h.Value, ChooseIndexing(h));
+        }
+        var block = _headerScratch.WrittenSpan;
+        var first = true;
+        do
+        {
+            var n = Math.Min(block.Length, Http2Limits.MaxFrameSize);
+            var last = n == block.Length;
+            var flags = last ? FrameFlags.EndHeaders : FrameFlags.None;
+            if (first && endStream)
+                flags |= FrameFlags.EndStream;
+            AppendFrameLocked(first ? FrameType.Headers : FrameType.Continuation, flags, streamId, block[..n]);
+            block = block[n..];
+            first = false;
+        }
+        while (!block.IsEmpty);
+    }
+
+    /// <summary>Fields that repeat from call to call go in the dynamic table; one-off values would only evict them.</summary>
+    private static HpackIndexing ChooseIndexing(HeaderField h)
+    {
+        if (h.Name is "grpc-timeout" or "grpc-message" or "grpc-status-details-bin" or "content-length")
+            return HpackIndexing.WithoutIndexing;
+        if (h.Name.Length + h.Value.Length > 512)
+            return HpackIndexing.WithoutIndexing;
+        return HpackIndexing.Incremental;
+    }
+}
