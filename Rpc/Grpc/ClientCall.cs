@@ -142,7 +142,8 @@ internal sealed class ClientCall<TRequest, TResponse>
         try
         {
             await _started!.ConfigureAwait(false);
-            var fields = await _stream!.HeadersReceived.WaitAsync(_cts.Token).ConfigureAwait(false);
+            // A cancelled call resets the stream, which faults this task: no separate token to wait on.
+            var fields = await _stream!.HeadersReceived.ConfigureAwait(false);
             var httpStatus = GrpcProtocol.Find(fields, ":status");
             if (httpStatus != "200")
             {

@@ -118,7 +118,7 @@ public sealed class GrpcServer : IAsyncDisposable
     private void Dispatch(Http2Stream stream, string peer)
     {
         // Called on the connection's read loop: the call itself runs on the thread pool.
-        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer), (Server: this, Stream: stream, Peer: peer), preferLocal: false);
+        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer), (Server: this, Stream: stream, Peer: peer), preferLocal: true);
     }
 
     private async Task HandleStreamAsync(Http2Stream stream, string peer)
