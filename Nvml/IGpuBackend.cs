@@ -1,0 +1,40 @@
+namespace MetaGpu.Nvml;
+
+/// <summary>
+/// Where GPU facts come from: NVML (<see cref="NvmlBackend"/>) or simulated GPUs (<see cref="SimulatedBackend"/>).
+/// Both behave the same way, so everything above runs unchanged on a machine without a GPU.
+/// Calls are thread-safe.
+/// </summary>
+public interface IGpuBackend : IDisposable
+{
+    /// <summary><c>nvml</c> or <c>simulated</c>.</summary>
+    string Kind { get; }
+
+    /// <summary>Driver, CUDA version and every GPU with every field. Optional fields the driver does not support are null.</summary>
+    GpuInventory GetInventory();
+
+    /// <summary>Compute and graphics processes on one GPU.</summary>
+    IReadOnlyList<GpuProcess> GetProcesses(string uuid);
+
+    /// <summary>Per-process utilisation samples newer than <paramref name="sinceTimestampMicroseconds"/>; empty when unsupported.</summary>
+    IReadOnlyList<ProcessUtilizationSample> GetProcessUtilization(string uuid, ulong sinceTimestampMicroseconds);
+
+    /// <summary>
+    /// Registers for critical events (XID errors, double-bit ECC) on every GPU. Each GPU that cannot register is
+    /// reported in <see cref="IGpuEventWatcher.RegistrationFailures"/> rather than failing the whole watcher.
+    /// </summary>
+    IGpuEventWatcher WatchEvents();
+
+    /// <summary>A cheap query that succeeds only when the GPU answers (used before declaring it healthy again).</summary>
+    void Probe(string uuid);
+}
+
+/// <summary>An NVML event set (or its simulation). Used from one thread.</summary>
+public interface IGpuEventWatcher : IDisposable
+{
+    /// <summary>UUID → why events could not be registered for that GPU.</summary>
+    IReadOnlyDictionary<string, string> RegistrationFailures { get; }
+
+    /// <summary>The next event, or null when none came within <paramref name="timeout"/>. Throws <see cref="GpuBackendException"/> when the wait itself fails.</summary>
+    GpuEvent? Wait(TimeSpan timeout);
+}
