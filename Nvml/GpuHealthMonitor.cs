@@ -1,0 +1,204 @@
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.Nvml;
+
+/// <summary>
+/// Watches GPU health on its own thread: waits (bounded) on the backend's event set for critical XIDs,
+/// double-bit ECC errors and lost GPUs, and brings a GPU back once it has been quiet for
+/// <see cref="GpuHealthOptions.RecoveryQuietPeriod"/> and answers queries again. When the event machinery itself
+/// fails, every GPU it covers is marked unhealthy with the reason and the loop sets it up again later: the monitor
+/// never throws into its caller and never takes the daemon down.
+/// </summary>
+public sealed class GpuHealthMonitor : IDisposable
+{
+    private readonly IGpuBackend _backend;
+    private readonly GpuHealthOptions _options;
+    private readonly ILogger? _log;
+    private readonly TimeProvider _time;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, DateTimeOffset> _lastCritical = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private GpuHealthSnapshot _current;
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _thread;
+
+    public GpuHealthMonitor(IGpuBackend backend, IEnumerable<string> uuids, GpuHealthOptions? options = null, ILogger? log = null, TimeProvider? time = null)
+    {
+        _backend = backend;
+        _options = options ?? new GpuHealthOptions();
+        _log = log;
+        _time = time ?? TimeProvider.System;
+        var now = _time.GetUtcNow();
+        _current = new GpuHealthSnapshot(1, uuids.ToDictionary(u => u, u => new GpuHealth(u, true, null, now), StringComparer.Ordinal));
+    }
+
+    public GpuHealthSnapshot Current
+    {
+        get
+        {
+            lock (_lock)
+                return _current;
+        }
+    }
+
+    /// <summary>Completes with the first snapshot newer than <paramref name="afterVersion"/>.</summary>
+    public async Task<GpuHealthSnapshot> WaitForChangeAsync(long afterVersion, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_lock)
+            {
+                if (_current.Version > afterVersion)
+                    return _current;
+                changed = _changed.Task;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Start()
+    {
+        if (_thread is not null)
+            throw new InvalidOperationException("already started");
+        _thread = new Thread(Run) { IsBackground = true, Name = "gpu-health" };
+        _thread.Start();
+    }
+
+    private void Run()
+    {
+        IGpuEventWatcher? watcher = null;
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (watcher is null)
+                {
+                    watcher = _backend.WatchEvents();
+                    foreach (var (uuid, why) in watcher.RegistrationFailures)
+                        MarkUnhealthy([uuid], "health events unavailable: " + why);
+                }
+                var e = watcher.Wait(_options.EventWaitTimeout);
+                if (e is not null)
+                    OnEvent(e);
+                CheckRecoveries(watcher);
+            }
+            catch (Exception ex)
+            {
+                // The event machinery broke: no event can vouch for any GPU now.
+                _log?.LogError("GPU health events failed, marking all GPUs unhealthy: {Error}", ex.Message);
+                MarkUnhealthy(Current.Gpus.Keys, "health events failed: " + ex.Message);
+                watcher?.Dispose();
+                watcher = null;
+                _stop.Token.WaitHandle.WaitOne(_options.RetryDelay);
+            }
+        }
+        watcher?.Dispose();
+    }
+
+    private void OnEvent(GpuEvent e)
+    {
+        string reason;
+        switch (e.Kind)
+        {
+            case GpuEventKind.Xid when e.Data == 79:
+                reason = "XID 79: GPU has fallen off the bus";
+                break;
+            case GpuEventKind.Xid when _options.IgnoredXids.Contains(e.Data):
+                _log?.LogInformation("GPU {Uuid}: XID {Xid} is an application error, health unchanged", e.Uuid, e.Data);
+                return;
+            case GpuEventKind.Xid:
+                reason = $"XID {e.Data}";
+                break;
+            case GpuEventKind.DoubleBitEcc:
+                reason = "double-bit ECC error";
+                break;
+            case GpuEventKind.GpuLost:
+                reason = "GPU is lost";
+                break;
+            default:
+                _log?.LogInformation("GPU {Uuid}: {Kind} event, health unchanged", e.Uuid, e.Kind);
+                return;
+        }
+        // NVML could not say which GPU: every GPU is suspect.
+        IEnumerable<string> targets = e.Uuid is null ? Current.Gpus.Keys : [e.Uuid];
+        MarkUnhealthy(targets, reason);
+    }
+
+    private void MarkUnhealthy(IEnumerable<string> uuids, string reason)
+    {
+        var now = _time.GetUtcNow();
+        var changed = new List<GpuHealth>();
+        lock (_lock)
+        {
+            var gpus = new Dictionary<string, GpuHealth>(_current.Gpus, StringComparer.Ordinal);
+            foreach (var uuid in uuids)
+            {
+                if (!gpus.TryGetValue(uuid, out var old))
+                    continue;
+                _lastCritical[uuid] = now;
+                if (!old.Healthy && old.Reason == reason)
+                    continue;
+                var h = new GpuHealth(uuid, false, reason, old.Healthy ? now : old.Since);
+                gpus[uuid] = h;
+                changed.Add(h);
+            }
+            if (changed.Count > 0)
+                PublishLocked(gpus);
+        }
+        foreach (var h in changed)
+            _log?.LogWarning("GPU {Uuid} is unhealthy: {Reason}", h.Uuid, h.Reason);
+    }
+
+    private void CheckRecoveries(IGpuEventWatcher watcher)
+    {
+        var now = _time.GetUtcNow();
+        List<string> candidates;
+        lock (_lock)
+        {
+            candidates = _current.Gpus.Values
+                .Where(h => !h.Healthy && !watcher.RegistrationFailures.ContainsKey(h.Uuid))
+                .Where(h => !_lastCritical.TryGetValue(h.Uuid, out var last) || now - last >= _options.RecoveryQuietPeriod)
+                .Select(h => h.Uuid)
+                .ToList();
+        }
+        foreach (var uuid in candidates)
+        {
+            try
+            {
+                _backend.Probe(uuid);
+            }
+            catch (Exception e)
+            {
+                // Still not answering: the quiet period starts again.
+                lock (_lock)
+                    _lastCritical[uuid] = now;
+                _log?.LogWarning("GPU {Uuid} still unhealthy: {Error}", uuid, e.Message);
+                continue;
+            }
+            lock (_lock)
+            {
+                var gpus = new Dictionary<string, GpuHealth>(_current.Gpus, StringComparer.Ordinal);
+                gpus[uuid] = new GpuHealth(uuid, true, null, now);
+                PublishLocked(gpus);
+            }
+            _log?.LogInformation("GPU {Uuid} is healthy again after {Quiet} without critical events", uuid, _options.RecoveryQuietPeriod);
+        }
+    }
+
+    private void PublishLocked(Dictionary<string, GpuHealth> gpus)
+    {
+        _current = new GpuHealthSnapshot(_current.Version + 1, gpus);
+        var changed = _changed;
+        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        changed.TrySetResult();
+    }
+
+    /// <summary>Stops the loop; returns within about one event-wait timeout.</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        if (_thread is { } t && t != Thread.CurrentThread)
+            t.Join(_options.EventWaitTimeout + TimeSpan.FromSeconds(2));
+    }
+}

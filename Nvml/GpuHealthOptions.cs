@@ -1,0 +1,31 @@
+namespace MetaGpu.Nvml;
+
+/// <summary>How health events are judged.</summary>
+public sealed record GpuHealthOptions
+{
+    /// <summary>XIDs caused by applications, not the GPU (NVIDIA's device plugin ignores the same set).</summary>
+    public static readonly IReadOnlySet<ulong> DefaultIgnoredXids = new HashSet<ulong> { 13, 31, 43, 45, 68, 109 };
+
+    /// <summary>XIDs that never count against a GPU's health.</summary>
+    public IReadOnlySet<ulong> IgnoredXids { get; init; } = DefaultIgnoredXids;
+
+    /// <summary>How long a GPU must stay quiet (no critical event, queries succeeding) before it is healthy again.</summary>
+    public TimeSpan RecoveryQuietPeriod { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>The bound on one event wait, so the loop notices a stop request and checks recoveries promptly.</summary>
+    public TimeSpan EventWaitTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long to wait before setting up the event machinery again after it failed.</summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The default set with <paramref name="add"/> added and <paramref name="remove"/> taken out (e.g. from config or flags).</summary>
+    public GpuHealthOptions WithXids(IEnumerable<ulong>? add, IEnumerable<ulong>? remove)
+    {
+        var set = new HashSet<ulong>(IgnoredXids);
+        if (add is not null)
+            set.UnionWith(add);
+        if (remove is not null)
+            set.ExceptWith(remove);
+        return this with { IgnoredXids = set };
+    }
+}

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MetaGpu.Nvml;
+
+/// <summary>What <c>metagpu gpus</c> shows: the inventory and each GPU's processes, as a table or JSON.</summary>
+public sealed record GpuReport(
+    string Backend,
+    string DriverVersion,
+    string CudaVersion,
+    IReadOnlyList<GpuReportEntry> Gpus)
+{
+    private const ulong MiB = 1024 * 1024;
+
+    public static GpuReport Collect(IGpuBackend backend)
+    {
+        var inventory = backend.GetInventory();
+        var gpus = inventory.Gpus.Select(g => new GpuReportEntry(
+            g.Index, g.Uuid, g.Name,
+            g.MemoryTotalBytes / MiB, g.MemoryUsedBytes / MiB, g.MemoryFreeBytes / MiB,
+            g.PciBusId, g.NumaNode, g.MinorNumber, g.ComputeMode, g.MigEnabled,
+            g.TemperatureCelsius, g.PowerMilliwatts is { } mw ? Math.Round(mw / 1000.0, 1) : null,
+            g.UtilizationGpuPercent, g.UtilizationMemoryPercent,
+            backend.GetProcesses(g.Uuid).Select(p => new GpuReportProcess(p.Pid, p.UsedMemoryBytes / MiB, p.Kind == GpuProcessKind.Compute ? "compute" : "graphics")).ToList()))
+            .ToList();
+        return new GpuReport(backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, gpus);
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, GpuReportJson.Default.GpuReport);
+
+    public string ToTable()
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"Backend: {Backend}   Driver: {DriverVersion}   CUDA: {CudaVersion}   GPUs: {Gpus.Count}\n\n");
+        var rows = new List<string[]> { new[] { "IDX", "UUID", "NAME", "MEMORY USED/TOTAL", "PCI BUS ID", "NUMA", "MINOR", "COMPUTE MODE", "MIG", "TEMP", "POWER", "UTIL" } };
+        foreach (var g in Gpus)
+        {
+            rows.Add([
+                g.Index.ToString(CultureInfo.InvariantCulture), g.Uuid, g.Name,
+                $"{g.MemoryUsedMiB} / {g.MemoryTotalMiB} MiB", g.PciBusId,
+                g.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "-", g.MinorNumber.ToString(CultureInfo.InvariantCulture),
+                g.ComputeMode ?? "-", g.MigEnabled is null ? "n/a" : g.MigEnabled.Value ? "on" : "off",
+                g.TemperatureCelsius is { } t ? $"{t}C" : "-", g.PowerWatts is { } w ? $"{w:0.#}W" : "-",
+                g.UtilizationGpuPercent is { } u ? $"{u}%" : "-",
+            ]);
+        }
+        AppendTable(sb, rows);
+        var processes = Gpus.SelectMany(g => g.Processes.Select(p => (g, p))).ToList();
+        sb.Append('\n');
+        if (processes.Count == 0)
+        {
+            sb.Append("No GPU processes.\n");
+        }
+        else
+        {
+            var prow = new List<string[]> { new[] { "GPU", "PID", "TYPE", "MEMORY" } };
+            foreach (var (g, p) in processes)
+                prow.Add([g.Index.ToString(CultureInfo.InvariantCulture), p.Pid.ToString(CultureInfo.InvariantCulture), p.Kind, p.UsedMemoryMiB is { } m ? $"{m} MiB" : "n/a"]);
+            AppendTable(sb, prow);
+        }
+        return sb.ToString();
+    }
+
+    private static void AppendTable(StringBuilder sb, List<string[]> rows)
+    {
+        var widths = new int[rows[0].Length];
+        foreach (var r in rows)
+        {
+            for (var i = 0; i < r.Length; i++)
+                widths[i] = Math.Max(widths[i], r[i].Length);
+        }
+        foreach (var r in rows)
+        {
+            for (var i = 0; i < r.Length; i++)
+            {
+                sb.Append(r[i]);
+                if (i < r.Length - 1)
+                    sb.Append(' ', widths[i] - r[i].Length + 2);
+            }
+            sb.Append('\n');
+        }
+    }
+}
+
+public sealed record GpuReportEntry(
+    int Index,
+    string Uuid,
+    string Name,
+    ulong MemoryTotalMiB,
+    ulong MemoryUsedMiB,
+    ulong MemoryFreeMiB,
+    string PciBusId,
+    int? NumaNode,
+    uint MinorNumber,
+    string? ComputeMode,
+    bool? MigEnabled,
+    uint? TemperatureCelsius,
+    double? PowerWatts,
+    uint? UtilizationGpuPercent,
+    uint? UtilizationMemoryPercent,
+    IReadOnlyList<GpuReportProcess> Processes);
+
+public sealed record GpuReportProcess(uint Pid, ulong? UsedMemoryMiB, string Kind);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]
+[JsonSerializable(typeof(GpuReport))]
+internal sealed partial class GpuReportJson : JsonSerializerContext;

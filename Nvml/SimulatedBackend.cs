@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace MetaGpu.Nvml;
+
+/// <summary>
+/// GPUs that exist only in memory, for machines without one (the demo, tests, trying MetaGPU on a laptop).
+/// They answer like NVML does: processes, memory that follows them, utilisation samples, and events or lost GPUs
+/// that a test or the demo injects.
+/// </summary>
+public sealed class SimulatedBackend : IGpuBackend
+{
+    private readonly Lock _lock = new();
+    private readonly List<SimulatedGpu> _gpus;
+    private readonly List<SimulatedWatcher> _watchers = [];
+
+    public SimulatedBackend(IEnumerable<SimulatedGpuModel> models)
+    {
+        _gpus = models.Select((m, i) => new SimulatedGpu(i, m)).ToList();
+        if (_gpus.Count == 0)
+            throw new ArgumentException("a simulation needs at least one GPU", nameof(models));
+    }
+
+    /// <summary>
+    /// Parses a description: a count (<c>2</c>), or comma-separated models with optional count and memory:
+    /// <c>2xA100</c>, <c>A100-80GB,T4</c>, <c>H100:94GiB</c>. Errors name the part that did not parse and the known models.
+    /// </summary>
+    public static SimulatedBackend Parse(string description) => new(SimulatedGpuModel.ParseList(description));
+
+    public string Kind => "simulated";
+
+    public string DriverVersion { get; init; } = "550.54.15";
+    public string CudaDriverVersion { get; init; } = "12.4";
+
+    /// <summary>UUIDs in index order.</summary>
+    public IReadOnlyList<string> Uuids => _gpus.Select(g => g.Uuid).ToList();
+
+    public GpuInventory GetInventory()
+    {
+        lock (_lock)
+        {
+            var gpus = new List<GpuInfo>(_gpus.Count);
+            foreach (var g in _gpus)
+            {
+                ThrowIfLost(g, "nvmlDeviceGetMemoryInfo");
+                var used = Math.Min(g.Model.MemoryBytes, g.BaseUsedBytes + (ulong)g.Processes.Sum(p => (long)(p.UsedMemoryBytes ?? 0)));
+                gpus.Add(new GpuInfo
+                {
+                    Index = g.Index,
+                    Uuid = g.Uuid,
+                    Name = g.Model.Name,
+                    MemoryTotalBytes = g.Model.MemoryBytes,
+                    MemoryUsedBytes = used,
+                    MemoryFreeBytes = g.Model.MemoryBytes - used,
+                    PciBusId = g.PciBusId,
+                    MinorNumber = (uint)g.Index,
+                    NumaNode = _gpus.Count > 1 ? (g.Index < (_gpus.Count + 1) / 2 ? 0 : 1) : null,
+                    ComputeMode = "Default",
+                    MigEnabled = g.Model.SupportsMig ? false : null,
+                    TemperatureCelsius = 34 + (uint)g.Processes.Count * 3,
+                    PowerMilliwatts = 55_000 + (uint)g.Processes.Count * 20_000,
+                    UtilizationGpuPercent = (uint)Math.Min(100, g.Processes.Count * 25),
+                    UtilizationMemoryPercent = (uint)(used * 100 / g.Model.MemoryBytes),
+                });
+            }
+            return new GpuInventory(DriverVersion, CudaDriverVersion, gpus);
+        }
+    }
+
+    public IReadOnlyList<GpuProcess> GetProcesses(string uuid)
+    {
+        lock (_lock)
+        {
+            var g = Find(uuid, "nvmlDeviceGetComputeRunningProcesses_v3");
+            return g.Processes.ToList();
+        }
+    }
+
+    public IReadOnlyList<ProcessUtilizationSample> GetProcessUtilization(string uuid, ulong sinceTimestampMicroseconds)
+    {
+        lock (_lock)
+        {
+            var g = Find(uuid, "nvmlDeviceGetProcessUtilization");
+            return g.Utilization.Where(s => s.TimestampMicroseconds > sinceTimestampMicroseconds).ToList();
+        }
+    }
+
+    public IGpuEventWatcher WatchEvents()
+    {
+        lock (_lock)
+        {
+            var watcher = new SimulatedWatcher(this);
+            _watchers.Add(watcher);
+            return watcher;
+        }
+    }
+
+    public void Probe(string uuid)
+    {
+        lock (_lock)
+            Find(uuid, "nvmlDeviceGetMemoryInfo");
+    }
+
+    // ------------------------------------------------------------------ what tests and the demo inject
+
+    /// <summary>Starts a process on a GPU; the GPU's used memory follows.</summary>
+    public void AddProcess(string uuid, uint pid, ulong? usedMemoryBytes, GpuProcessKind kind = GpuProcessKind.Compute)
+    {
+        lock (_lock)
+        {
+            var g = FindUnchecked(uuid);
+            g.Processes.RemoveAll(p => p.Pid == pid);
+            g.Processes.Add(new GpuProcess(pid, usedMemoryBytes, kind));
+        }
+    }
+
+    public void RemoveProcess(string uuid, uint pid)
+    {
+        lock (_lock)
+            FindUnchecked(uuid).Processes.RemoveAll(p => p.Pid == pid);
+    }
+
+    public void AddUtilizationSample(string uuid, ProcessUtilizationSample sample)
+    {
+        lock (_lock)
+            FindUnchecked(uuid).Utilization.Add(sample);
+    }
+
+    /// <summary>Delivers an event to every watcher, as NVML's event set would.</summary>
+    public void InjectEvent(GpuEvent gpuEvent)
+    {
+        lock (_lock)
+        {
+            foreach (var w in _watchers)
+                w.Enqueue(gpuEvent);
+        }
+    }
+
+    /// <summary>A lost GPU fails every query with GPU_IS_LOST until it is found again.</summary>
+    public void SetLost(string uuid, bool lost)
+    {
+        lock (_lock)
+            FindUnchecked(uuid).Lost = lost;
+        if (lost)
+            InjectEvent(new GpuEvent(uuid, GpuEventKind.GpuLost, 0));
+    }
+
+    /// <summary>Makes the next event-set operations fail, as a broken driver would (null: work again).</summary>
+    public string? FailEvents { get; set; }
+
+    private SimulatedGpu FindUnchecked(string uuid) =>
+        _gpus.FirstOrDefault(g => g.Uuid == uuid) ?? throw new GpuBackendException("nvmlDeviceGetHandleByUUID", NvmlReturn.NotFound, "Not Found");
+
+    private SimulatedGpu Find(string uuid, string function)
+    {
+        var g = FindUnchecked(uuid);
+        ThrowIfLost(g, function);
+        return g;
+    }
+
+    private static void ThrowIfLost(SimulatedGpu g, string function)
+    {
+        if (g.Lost)
+            throw new GpuBackendException(function, NvmlReturn.GpuIsLost, "GPU is lost");
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var w in _watchers)
+                w.Close();
+            _watchers.Clear();
+        }
+    }
+
+    private sealed class SimulatedGpu(int index, SimulatedGpuModel model)
+    {
+        public int Index { get; } = index;
+        public SimulatedGpuModel Model { get; } = model;
+        public string Uuid { get; } = MakeUuid(index, model);
+        public string PciBusId { get; } = $"00000000:{0x17 + index / 32:X2}:{index % 32:X2}.0";
+        public ulong BaseUsedBytes { get; } = 512UL * 1024 * 1024;
+        public List<GpuProcess> Processes { get; } = [];
+        public List<ProcessUtilizationSample> Utilization { get; } = [];
+        public bool Lost { get; set; }
+
+        private static string MakeUuid(int index, SimulatedGpuModel model)
+        {
+            // Stable across runs, so a restarted daemon re-advertises the same meta-device IDs.
+            var h = SHA256.HashData(Encoding.UTF8.GetBytes($"metagpu-simulated/{index}/{model.Name}"));
+            var hex = Convert.ToHexStringLower(h);
+            return $"GPU-{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..32]}";
+        }
+    }
+
+    private sealed class SimulatedWatcher(SimulatedBackend backend) : IGpuEventWatcher
+    {
+        private readonly Queue<GpuEvent> _queue = new();
+        private bool _closed;
+
+        public IReadOnlyDictionary<string, string> RegistrationFailures { get; } = new Dictionary<string, string>();
+
+        public void Enqueue(GpuEvent e)
+        {
+            lock (_queue)
+            {
+                _queue.Enqueue(e);
+                Monitor.PulseAll(_queue);
+            }
+        }
+
+        public void Close()
+        {
+            lock (_queue)
+            {
+                _closed = true;
+                Monitor.PulseAll(_queue);
+            }
+        }
+
+        public GpuEvent? Wait(TimeSpan timeout)
+        {
+            if (backend.FailEvents is { } failure)
+                throw new GpuBackendException("nvmlEventSetWait_v2", NvmlReturn.Unknown, failure);
+            var deadline = DateTime.UtcNow + timeout;
+            lock (_queue)
+            {
+                while (_queue.Count == 0 && !_closed)
+                {
+                    var left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero)
+                        return null;
+                    Monitor.Wait(_queue, left);
+                }
+                return _queue.Count > 0 ? _queue.Dequeue() : null;
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (backend._lock)
+                backend._watchers.Remove(this);
+            Close();
+        }
+    }
+}
+
+/// <summary>A kind of simulated GPU: its marketing name, memory and whether it has MIG.</summary>
+public sealed record SimulatedGpuModel(string Name, ulong MemoryBytes, bool SupportsMig)
+{
+    private const ulong GiB = 1024UL * 1024 * 1024;
+
+    /// <summary>Models a description may name (case-insensitive), with their usual memory sizes.</summary>
+    public static readonly IReadOnlyDictionary<string, SimulatedGpuModel> Known = new Dictionary<string, SimulatedGpuModel>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["A100"] = new("NVIDIA A100-SXM4-40GB", 40 * GiB, true),
+        ["A100-80GB"] = new("NVIDIA A100-SXM4-80GB", 80 * GiB, true),
+        ["H100"] = new("NVIDIA H100 80GB HBM3", 80 * GiB, true),
+        ["H200"] = new("NVIDIA H200", 141 * GiB, true),
+        ["L4"] = new("NVIDIA L4", 24 * GiB, false),
+        ["T4"] = new("Tesla T4", 16 * GiB, false),
+        ["V100"] = new("Tesla V100-SXM2-32GB", 32 * GiB, false),
+    };
+
+    public static readonly SimulatedGpuModel Default = Known["A100"];
+
+    public static List<SimulatedGpuModel> ParseList(string description)
+    {
+        if (string.IsNullOrWhiteSpace(description))
+            throw new FormatException("--simulate needs a GPU count or a list of models, e.g. 2 or 2xA100,T4:16GiB");
+        var text = description.Trim();
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+        {
+            if (n is < 1 or > 64)
+                throw new FormatException($"--simulate {text}: the GPU count must be 1..64");
+            return Enumerable.Repeat(Default, n).ToList();
+        }
+        var models = new List<SimulatedGpuModel>();
+        foreach (var rawPart in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var part = rawPart;
+            var count = 1;
+            var x = part.IndexOf('x', StringComparison.OrdinalIgnoreCase);
+            if (x > 0 && int.TryParse(part[..x], NumberStyles.None, CultureInfo.InvariantCulture, out var c))
+            {
+                count = c;
+                part = part[(x + 1)..];
+            }
+            string? memory = null;
+            var colon = part.IndexOf(':');
+            if (colon >= 0)
+            {
+                memory = part[(colon + 1)..];
+                part = part[..colon];
+            }
+            if (!Known.TryGetValue(part, out var model))
+                throw new FormatException($"--simulate: unknown GPU model '{part}' in '{rawPart}'; known: {string.Join(", ", Known.Keys)}");
+            if (memory is not null)
+                model = model with { MemoryBytes = ParseMemory(memory, rawPart) };
+            if (count is < 1 or > 64)
+                throw new FormatException($"--simulate: count in '{rawPart}' must be 1..64");
+            models.AddRange(Enumerable.Repeat(model, count));
+        }
+        if (models.Count is 0 or > 64)
+            throw new FormatException($"--simulate {text}: between 1 and 64 GPUs, please");
+        return models;
+    }
+
+    private static ulong ParseMemory(string text, string part)
+    {
+        var t = text.Trim();
+        ulong unit = t.EndsWith("GiB", StringComparison.OrdinalIgnoreCase) || t.EndsWith("GB", StringComparison.OrdinalIgnoreCase) ? GiB
+            : t.EndsWith("MiB", StringComparison.OrdinalIgnoreCase) || t.EndsWith("MB", StringComparison.OrdinalIgnoreCase) ? 1024UL * 1024
+            : 0;
+        var digits = t.TrimEnd('B', 'b', 'i', 'I', 'G', 'g', 'M', 'm');
+        if (unit == 0 || !ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var v) || v == 0)
+            throw new FormatException($"--simulate: memory '{text}' in '{part}' must look like 16GiB or 512MiB");
+        return v * unit;
+    }
+}

@@ -1,0 +1,86 @@
+using MetaGpu.Nvml;
+
+namespace MetaGpu.Tests.Gpu;
+
+/// <summary>What only the simulation has: its description language, stable UUIDs and a breakable event machinery.</summary>
+public sealed class SimulatedBackendTests
+{
+    [Theory]
+    [InlineData("2", 2, "NVIDIA A100-SXM4-40GB")]
+    [InlineData("3xT4", 3, "Tesla T4")]
+    [InlineData("A100-80GB, t4", 2, "NVIDIA A100-SXM4-80GB")]
+    public void DescriptionsParse(string description, int count, string firstName)
+    {
+        using var b = SimulatedBackend.Parse(description);
+        var inv = b.GetInventory();
+        Assert.Equal(count, inv.Gpus.Count);
+        Assert.Equal(firstName, inv.Gpus[0].Name);
+    }
+
+    [Fact]
+    public void MemoryOverrideIsApplied()
+    {
+        using var b = SimulatedBackend.Parse("H100:94GiB");
+        Assert.Equal(94UL << 30, b.GetInventory().Gpus[0].MemoryTotalBytes);
+    }
+
+    [Theory]
+    [InlineData("0", "1..64")]
+    [InlineData("2xB200", "unknown GPU model 'B200'")]
+    [InlineData("T4:lots", "memory 'lots'")]
+    [InlineData("", "GPU count")]
+    public void BadDescriptionsNameTheProblem(string description, string expected)
+    {
+        var e = Assert.Throws<FormatException>(() => SimulatedBackend.Parse(description));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void UuidsAreStableAcrossRuns()
+    {
+        using var a = SimulatedBackend.Parse("2");
+        using var b = SimulatedBackend.Parse("2");
+        Assert.Equal(a.Uuids, b.Uuids);
+        Assert.NotEqual(a.Uuids[0], a.Uuids[1]);
+    }
+
+    [Fact]
+    public void UsedMemoryFollowsProcesses()
+    {
+        using var b = SimulatedBackend.Parse("1");
+        var before = b.GetInventory().Gpus[0].MemoryUsedBytes;
+        b.AddProcess(b.Uuids[0], 10, 3UL << 30);
+        Assert.Equal(before + (3UL << 30), b.GetInventory().Gpus[0].MemoryUsedBytes);
+        b.RemoveProcess(b.Uuids[0], 10);
+        Assert.Equal(before, b.GetInventory().Gpus[0].MemoryUsedBytes);
+    }
+
+    [Fact]
+    public async Task BrokenEventMachineryMarksEveryGpuUnhealthyAndRecovers()
+    {
+        using var b = SimulatedBackend.Parse("2");
+        var options = new GpuHealthOptions { EventWaitTimeout = TimeSpan.FromMilliseconds(50), RecoveryQuietPeriod = TimeSpan.FromMilliseconds(300), RetryDelay = TimeSpan.FromMilliseconds(100) };
+        using var monitor = new GpuHealthMonitor(b, b.Uuids, options);
+        b.FailEvents = "Unknown Error";
+        monitor.Start();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        var s = monitor.Current;
+        while (s.Gpus.Values.Any(g => g.Healthy))
+            s = await monitor.WaitForChangeAsync(s.Version, cts.Token);
+        Assert.All(s.Gpus.Values, g => Assert.Contains("health events failed: ", g.Reason));
+
+        b.FailEvents = null;
+        while (!s.Gpus.Values.All(g => g.Healthy))
+            s = await monitor.WaitForChangeAsync(s.Version, cts.Token);
+    }
+
+    [Fact]
+    public void LostGpuFailsQueriesWithNvmlsWords()
+    {
+        using var b = SimulatedBackend.Parse("1");
+        b.SetLost(b.Uuids[0], true);
+        var e = Assert.Throws<GpuBackendException>(() => b.GetInventory());
+        Assert.Equal(NvmlReturn.GpuIsLost, e.Code);
+        Assert.Contains("GPU is lost", e.Message);
+    }
+}
