@@ -89,3 +89,39 @@ public sealed class UnixChannelTests
         Assert.Equal([4, 2], reply);
     }
 }
+
+/// <summary>Flow control as users feel it: one stuck stream must not hold up the others on the same connection.</summary>
+public sealed class SlowReaderTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task StreamWhoseHandlerNeverReadsDoesNotStallOtherCalls(bool ourClient)
+    {
+        // Connection window no bigger than the stream window: crediting it only on reads would let one stream block all.
+        await using var fx = new RawServiceFixture(new GrpcServerOptions { StreamWindowSize = 64 * 1024, ConnectionWindowSize = 65535 });
+        using var ours = new UnixChannel(fx.SocketPath);
+        using var theirs = RawServiceFixture.GrpcNetChannel(fx.SocketPath);
+        var invoker = ourClient ? ours.CreateCallInvoker() : theirs.CreateCallInvoker();
+
+        using var cts = new CancellationTokenSource();
+        using var hold = invoker.AsyncClientStreamingCall(RawServiceFixture.HoldMethod, null, new CallOptions(cancellationToken: cts.Token));
+        await fx.HoldStarted.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var chunk = new byte[32 * 1024];
+        var stalled = false;
+        for (var i = 0; i < 64 && !stalled; i++)
+        {
+            var write = hold.RequestStream.WriteAsync(chunk);
+            stalled = await Task.WhenAny(write, Task.Delay(300)) != write;
+        }
+        Assert.True(stalled, "the writer should block once the stream window is used up");
+
+        // The connection is shared, yet other calls go through at once.
+        for (var i = 0; i < 20; i++)
+        {
+            var reply = await invoker.AsyncUnaryCall(RawServiceFixture.EchoMethod, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)), [(byte)i]).ResponseAsync;
+            Assert.Equal([(byte)i], reply);
+        }
+        cts.Cancel();
+    }
+}
