@@ -111,6 +111,7 @@ public sealed partial class Http2Connection
         if (_readBuffer is null || ++_framesSinceFlush >= 16)
         {
             _framesSinceFlush = 0;
+            EndBatch();
             FlushInBackground();
         }
     }
@@ -225,6 +226,7 @@ public sealed partial class Http2Connection
             }
             stream.ReceiveWindow -= frameLength;
             stream.EnqueueLocked(data);
+            QueueWake(stream);
             _buffered += data.Length;
             // Padding is never read by anyone: count it as consumed at once, for the stream and the connection.
             stream.ConsumedUnacknowledged += frameLength - data.Length;
@@ -343,6 +345,7 @@ public sealed partial class Http2Connection
                 if (collector.Error is { } error)
                     throw new Http2StreamException(streamId, Http2ErrorCode.ProtocolError, error);
                 stream.OnHeadersLocked(collector.Fields, endStream);
+                QueueWake(stream);
                 if (endStream)
                     TryCompleteLocked(stream);
                 return;
@@ -376,7 +379,8 @@ public sealed partial class Http2Connection
             opened.HeaderListTooLarge = collector.TooLarge;
             opened.OnHeadersLocked(collector.Fields, endStream);
         }
-        _onRequest!(opened);
+        // Handed to the server at the end of the batch, with whatever DATA came in the same read.
+        _requestsToDispatch.Add(opened);
     }
 
     private void OnPriority(int streamId, ReadOnlySpan<byte> payload)
@@ -559,6 +563,31 @@ public sealed partial class Http2Connection
             if (stream.SendWindow > Http2Limits.MaxWindowSize)
                 throw new Http2StreamException(streamId, Http2ErrorCode.FlowControlError, "stream window overflows 2^31-1");
             stream.SignalWritable();
+        }
+    }
+
+    private void QueueWake(Http2Stream stream)
+    {
+        if (stream.WakeQueued)
+            return;
+        stream.WakeQueued = true;
+        _streamsToWake.Add(stream);
+    }
+
+    /// <summary>Wakes the readers of streams that received something and hands new requests over, once per batch.</summary>
+    private void EndBatch()
+    {
+        if (_streamsToWake.Count > 0)
+        {
+            foreach (var s in _streamsToWake)
+                s.Wake();
+            _streamsToWake.Clear();
+        }
+        if (_requestsToDispatch.Count > 0)
+        {
+            foreach (var s in _requestsToDispatch)
+                _onRequest!(s);
+            _requestsToDispatch.Clear();
         }
     }
 }

@@ -21,6 +21,8 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly Http2ConnectionOptions _options;
     private readonly Action<Http2Stream>? _onRequest;
+    private readonly List<Http2Stream> _streamsToWake = [];
+    private readonly List<Http2Stream> _requestsToDispatch = [];
     private readonly ILogger? _log;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -132,33 +132,35 @@ public sealed class Http2Stream
     public void Reset(Http2ErrorCode code) => _connection.ResetStream(this, code);
 
     // Called by the connection, under its lock.
-    internal void EnqueueLocked(ReadOnlySpan<byte> data)
-    {
-        _inbox.Enqueue(data);
-        _readable.Set();
-    }
+    // The read loop records what arrived and wakes the stream's reader once per batch of frames (Wake), so a
+    // reader woken by HEADERS finds the DATA and trailers of the same read already in place.
+    internal void EnqueueLocked(ReadOnlySpan<byte> data) => _inbox.Enqueue(data);
 
     internal int BufferedCount => _inbox.Count;
 
     internal void OnHeadersLocked(List<HeaderField> headers, bool endStream)
     {
         if (Headers is null)
-        {
             Headers = headers;
-            _headersReceived?.TrySetResult(headers);
-        }
         else
         {
             Trailers = headers;
         }
         if (endStream)
             RemoteEnded = true;
-        _readable.Set();
     }
 
-    internal void OnRemoteEndLocked()
+    internal void OnRemoteEndLocked() => RemoteEnded = true;
+
+    /// <summary>Set while the stream waits in the connection's wake list for the end of the current batch.</summary>
+    internal bool WakeQueued;
+
+    /// <summary>Wakes the reader (and whoever awaits the headers) after the read loop finished a batch of frames.</summary>
+    internal void Wake()
     {
-        RemoteEnded = true;
+        WakeQueued = false;
+        if (Headers is { } headers)
+            _headersReceived?.TrySetResult(headers);
         _readable.Set();
     }
 
