@@ -52,7 +52,10 @@ public sealed class GrpcServer : IAsyncDisposable
         return this;
     }
 
-    /// <summary>Binds a Unix socket at <paramref name="socketPath"/> (a stale socket file is replaced) and starts accepting.</summary>
+    /// <summary>
+    /// Binds a Unix socket at <paramref name="socketPath"/> (a stale socket file is replaced) and starts accepting:
+    /// clients may connect as soon as it returns. Call it again to serve the same services on more sockets.
+    /// </summary>
     public void ListenUnix(string socketPath)
     {
         if (Volatile.Read(ref _stopped) != 0)
@@ -196,7 +199,10 @@ public sealed class GrpcServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Graceful shutdown: GOAWAY to every connection, in-flight calls may finish within <paramref name="grace"/>, then everything closes.</summary>
+    /// <summary>
+    /// Graceful shutdown: the socket files go at once, every connection gets GOAWAY, in-flight calls may finish
+    /// within <paramref name="grace"/>, then everything closes. Calling it again (or <see cref="DisposeAsync"/>) does nothing.
+    /// </summary>
     public async Task ShutdownAsync(TimeSpan grace)
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
@@ -231,5 +237,6 @@ public sealed class GrpcServer : IAsyncDisposable
         await all.ConfigureAwait(false);
     }
 
+    /// <summary>Shutdown with a 5 s grace period, unless it was shut down already.</summary>
     public async ValueTask DisposeAsync() => await ShutdownAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
 }

@@ -17,16 +17,24 @@ public sealed class UnixChannel : ChannelBase, IDisposable
     private readonly ILogger? _log;
     private Http2Connection? _connection;
     private bool _disposed;
+    private int _connectionsOpened;
 
     public UnixChannel(string socketPath, UnixChannelOptions? options = null) : base("unix:" + socketPath)
     {
         SocketPath = socketPath;
         _options = options ?? new UnixChannelOptions();
         _log = _options.Logger;
-        _connectionOptions = new Http2ConnectionOptions { HandshakeTimeout = Timeout.InfiniteTimeSpan };
+        _connectionOptions = new Http2ConnectionOptions
+        {
+            HandshakeTimeout = Timeout.InfiniteTimeSpan,
+            MaxHeaderListSize = _options.MaxHeaderListSize,
+        };
     }
 
     public string SocketPath { get; }
+
+    /// <summary>How many connections this channel has opened: 1 while the server stays up, one more per reconnection.</summary>
+    public int ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
     internal UnixChannelOptions Options => _options;
 
     public override CallInvoker CreateCallInvoker() => new UnixCallInvoker(this);
@@ -84,6 +92,7 @@ public sealed class UnixChannel : ChannelBase, IDisposable
             }
             var connection = Http2Connection.StartClient(socket, _connectionOptions, _log);
             Volatile.Write(ref _connection, connection);
+            Interlocked.Increment(ref _connectionsOpened);
             return connection;
         }
         finally
@@ -92,14 +101,18 @@ public sealed class UnixChannel : ChannelBase, IDisposable
         }
     }
 
-    protected override Task ShutdownAsyncCore()
+    /// <summary><c>ShutdownAsync()</c>: no new calls; completes when the calls in flight have finished and the connection is closed.</summary>
+    protected override async Task ShutdownAsyncCore()
     {
-        Dispose();
-        return Task.CompletedTask;
+        var connection = Close();
+        if (connection is not null)
+            await connection.Completion.ConfigureAwait(false);
     }
 
-    /// <summary>Sends GOAWAY and closes the connection once calls in flight are done.</summary>
-    public void Dispose()
+    /// <summary>Sends GOAWAY; the connection closes once the calls in flight are done. New calls fail.</summary>
+    public void Dispose() => Close();
+
+    private Http2Connection? Close()
     {
         Http2Connection? connection;
         _connectLock.Wait();
@@ -114,5 +127,6 @@ public sealed class UnixChannel : ChannelBase, IDisposable
             _connectLock.Release();
         }
         connection?.BeginGracefulClose("client closing");
+        return connection;
     }
 }

@@ -17,5 +17,8 @@ public sealed class UnixChannelOptions
     /// <summary>The :authority sent; grpc-go and Kestrel accept any.</summary>
     public string Authority { get; set; } = "localhost";
 
+    /// <summary>SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce on responses; a larger response fails the call.</summary>
+    public int MaxHeaderListSize { get; set; } = 64 * 1024;
+
     public ILogger? Logger { get; set; }
 }

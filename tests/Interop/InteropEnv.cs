@@ -244,7 +244,7 @@ public sealed class InteropEnv : IAsyncDisposable
 
         public Echo.Echo.EchoClient Client { get; }
         public CallInvoker Invoker { get; }
-        public int? Connections => null;
+        public int? Connections => channel.ConnectionsOpened;
 
         public void Dispose() => channel.Dispose();
     }

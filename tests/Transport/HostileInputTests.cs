@@ -259,6 +259,30 @@ public sealed class HostileInputTests
         Assert.True(after - before < 4 * 1024 * 1024, $"managed heap grew by {(after - before) / 1024} KiB over 1000 dropped connections");
     }
 
+    [Fact]
+    public async Task CompressedMessageWithoutAnEncodingIsInternalAndUnknownEncodingIsUnimplemented()
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+
+        var compressed = RawHttp2Client.GrpcMessage([1, 2, 3]);
+        compressed[0] = 1; // "compressed", but no grpc-encoding was sent
+        await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/Echo"));
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 1, compressed);
+        var trailers = await client.ReadUntilAsync(f => f.Type == FrameType.Headers && f.StreamId == 1, Wait);
+        var fields = client.DecodeHeaders(trailers!.Payload);
+        Assert.Equal(((int)StatusCode.Internal).ToString(), fields["grpc-status"]);
+        Assert.Contains("compressed", Uri.UnescapeDataString(fields["grpc-message"]));
+
+        await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/Echo", ("grpc-encoding", "gzip")));
+        var reply = await client.ReadUntilAsync(f => f.Type == FrameType.Headers && f.StreamId == 3, Wait);
+        var unimplemented = client.DecodeHeaders(reply!.Payload);
+        Assert.Equal(((int)StatusCode.Unimplemented).ToString(), unimplemented["grpc-status"]);
+        Assert.Contains("gzip", Uri.UnescapeDataString(unimplemented["grpc-message"]));
+        await fx.AssertServesFreshClientAsync();
+    }
+
     private static uint? ReadSetting(byte[] payload, SettingId id)
     {
         for (var i = 0; i + 6 <= payload.Length; i += 6)

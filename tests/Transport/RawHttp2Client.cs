@@ -84,6 +84,24 @@ public sealed class RawHttp2Client : IAsyncDisposable
         return writer.WrittenSpan.ToArray();
     }
 
+    private readonly HpackDecoder _decoder = new();
+
+    /// <summary>Decodes a header block the server sent. Feed every block of the connection, in order, to keep HPACK in step.</summary>
+    public Dictionary<string, string> DecodeHeaders(byte[] block)
+    {
+        var sink = new DictionarySink();
+        _decoder.Decode(block, sink);
+        return sink.Fields;
+    }
+
+    private sealed class DictionarySink : IHpackHeaderSink
+    {
+        public Dictionary<string, string> Fields { get; } = new();
+
+        public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) =>
+            Fields[System.Text.Encoding.Latin1.GetString(name)] = System.Text.Encoding.Latin1.GetString(value);
+    }
+
     /// <summary>A gRPC length-prefixed message.</summary>
     public static byte[] GrpcMessage(ReadOnlySpan<byte> payload)
     {
