@@ -9,12 +9,15 @@ public sealed class CommandLine
     private readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
+    /// <summary>Short forms accepted for long options, e.g. <c>-o</c> for <c>--output</c>.</summary>
+    private static readonly Dictionary<string, string> Aliases = new(StringComparer.Ordinal) { ["-o"] = "--output" };
+
     public CommandLine(IEnumerable<string> args, params string[] switches)
     {
         using var e = args.GetEnumerator();
         while (e.MoveNext())
         {
-            var arg = e.Current;
+            var arg = Aliases.TryGetValue(e.Current, out var alias) ? alias : e.Current;
             if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length == 2)
             {
                 Positional.Add(arg);

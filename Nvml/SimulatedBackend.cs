@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace MetaGpu.Nvml;
@@ -188,10 +187,21 @@ public sealed class SimulatedBackend : IGpuBackend
 
         private static string MakeUuid(int index, SimulatedGpuModel model)
         {
-            // Stable across runs, so a restarted daemon re-advertises the same meta-device IDs.
-            var h = SHA256.HashData(Encoding.UTF8.GetBytes($"metagpu-simulated/{index}/{model.Name}"));
-            var hex = Convert.ToHexStringLower(h);
+            // Stable across runs, so a restarted daemon re-advertises the same meta-device IDs. Two FNV-1a passes
+            // make 128 bits; a cryptographic hash would pull the crypto stack into the binary for nothing.
+            var text = Encoding.UTF8.GetBytes($"metagpu-simulated/{index}/{model.Name}");
+            Span<byte> bytes = stackalloc byte[16];
+            BitConverter.TryWriteBytes(bytes, Fnv1a(text, 0xcbf29ce484222325));
+            BitConverter.TryWriteBytes(bytes[8..], Fnv1a(text, 0x84222325cbf29ce4));
+            var hex = Convert.ToHexStringLower(bytes);
             return $"GPU-{hex[..8]}-{hex[8..12]}-{hex[12..16]}-{hex[16..20]}-{hex[20..32]}";
+        }
+
+        private static ulong Fnv1a(ReadOnlySpan<byte> data, ulong hash)
+        {
+            foreach (var b in data)
+                hash = (hash ^ b) * 0x100000001b3;
+            return hash;
         }
     }
 

@@ -21,6 +21,7 @@ public sealed record BenchOptions
     public int LargeStreamSize { get; init; } = 1024 * 1024;
     public bool OnlyReference { get; init; }
     public bool SkipStreaming { get; init; }
+    public string? Binary { get; init; }
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -48,6 +49,8 @@ public static class Program
           --stream-large N     messages of 1 MiB in the large-message stream (default 200)
           --no-streaming       skip the streaming figures
           --only-reference     measure only grpcnet->kestrel
+          --binary PATH        also measure the published native binary: its size, its resident memory
+                               serving one socket idle and after calls, and unary latency against it
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
           --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
 
@@ -94,7 +97,10 @@ public static class Program
         }
 
         report.Print(options, configs);
-        return report.Failures.Count == 0 ? 0 : 1;
+        var nativeOk = true;
+        if (options.Binary is not null)
+            nativeOk = await NativeFootprint.RunAsync(options.Binary, options);
+        return report.Failures.Count == 0 && nativeOk ? 0 : 1;
     }
 
     static BenchOptions Parse(string[] args)
@@ -119,6 +125,7 @@ public static class Program
                 "--stream-large" => o with { LargeStreamCount = Int() },
                 "--no-streaming" => o with { SkipStreaming = true },
                 "--only-reference" => o with { OnlyReference = true },
+                "--binary" => o with { Binary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--binary needs a path") },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },
                 "-h" or "--help" => null!,
@@ -169,7 +176,10 @@ public static class Program
             await Bounded(o, ct => Unary.Sequential(client, request, o.Warmup, ct));
 
             phase = "unary, sequential";
+            var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
             var sequential = await Bounded(o, ct => Unary.Sequential(client, request, o.Calls, ct));
+            // Client and server share the process, so this is both sides' garbage per round trip.
+            report.Add(config, "unary_seq_alloc", (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)o.Calls, "bytes/call");
             report.Add(config, "unary_seq_p50", sequential.P50Us, "us");
             report.Add(config, "unary_seq_p99", sequential.P99Us, "us");
             report.Add(config, "unary_seq_mean", sequential.MeanUs, "us");
@@ -281,9 +291,9 @@ public static class Program
             var w = Console.Out;
             w.WriteLine();
             w.WriteLine($"unary, sequential on one connection ({o.Calls} calls, {o.PayloadSize}-byte payload)");
-            w.WriteLine($"  {"",-30} {"p50 us",9} {"p99 us",9} {"mean us",9} {"calls/s",10}");
+            w.WriteLine($"  {"",-30} {"p50 us",9} {"p99 us",9} {"mean us",9} {"calls/s",10} {"alloc B/call",13}");
             foreach (var c in configs)
-                w.WriteLine($"  {c.Label,-30} {Cell(c, "unary_seq_p50", "0.0"),9} {Cell(c, "unary_seq_p99", "0.0"),9} {Cell(c, "unary_seq_mean", "0.0"),9} {Cell(c, "unary_seq_rate", "0"),10}");
+                w.WriteLine($"  {c.Label,-30} {Cell(c, "unary_seq_p50", "0.0"),9} {Cell(c, "unary_seq_p99", "0.0"),9} {Cell(c, "unary_seq_mean", "0.0"),9} {Cell(c, "unary_seq_rate", "0"),10} {Cell(c, "unary_seq_alloc", "0"),13}");
 
             w.WriteLine();
             w.WriteLine($"unary, {o.Concurrency} calls in flight on one connection ({o.Calls} calls)");
