@@ -1,10 +1,11 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Grpc.Core;
+using MetaGpu.Nvml;
 using MetaGpu.Proto.Health.V1;
 using MetaGpu.Rpc.Grpc;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
+using MetaGpu.Logging;
 
 namespace MetaGpu;
 
@@ -17,7 +18,8 @@ public static class Program
         commands:
           start     run the device plugin on this node                       (not built yet)
           demo      run the plugin against simulated GPUs and a stand-in kubelet (not built yet)
-          gpus      list the GPUs MetaGPU sees                               (not built yet)
+          gpus      list the GPUs MetaGPU sees, with their processes
+                      [-o table|json] [--simulate N|MODELS] [--nvml-library PATH]
           ctl       the in-container CLI, also when invoked as mgctl         (not built yet)
           serve     serve the gRPC health service on a Unix socket (transport self-test)
                       --socket PATH  [--log-format text|json]
@@ -45,7 +47,8 @@ public static class Program
                 "version" or "--version" => PrintVersion(),
                 "serve" => Serve(new CommandLine(args.Skip(1))),
                 "probe" => Probe(new CommandLine(args.Skip(1))),
-                "start" or "demo" or "gpus" or "ctl" => NotYet(args[0]),
+                "gpus" => Gpus(new CommandLine(args.Skip(1))),
+                "start" or "demo" or "ctl" => NotYet(args[0]),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -77,14 +80,56 @@ public static class Program
         var format = cl.Get("log-format") ?? Environment.GetEnvironmentVariable("METAGPU_LOG_FORMAT") ?? "text";
         if (format is not ("text" or "json"))
             throw new UsageException($"option --log-format: '{format}' is not one of text, json");
-        return LoggerFactory.Create(b =>
+        return new ConsoleLog(format == "json" ? LogFormat.Json : LogFormat.Text);
+    }
+
+    /// <summary>Exit code when no NVML library can be loaded: distinct, so scripts and probes can tell.</summary>
+    public const int ExitNoNvml = 4;
+
+    /// <summary>Opens the GPU backend the options ask for; a missing NVML is a clear message and exit code 4.</summary>
+    private static IGpuBackend? OpenBackend(CommandLine cl, out int exitCode)
+    {
+        var simulate = cl.Get("simulate") ?? Environment.GetEnvironmentVariable("METAGPU_SIMULATE");
+        var library = cl.Get("nvml-library");
+        var sysfs = cl.Get("sysfs-root");
+        cl.ThrowIfUnknown();
+        exitCode = 0;
+        try
         {
-            b.SetMinimumLevel(LogLevel.Information);
-            if (format == "json")
-                b.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ");
-            else
-                b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ "; o.UseUtcTimestamp = true; });
-        });
+            return GpuBackends.Open(simulate, library, sysfs);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+        catch (GpuBackendException e)
+        {
+            Console.Error.WriteLine($"metagpu: cannot start NVML: {e.Message}");
+            exitCode = 1;
+        }
+        return null;
+    }
+
+    /// <summary>The inventory as a table or JSON, so an operator can check on a node what MetaGPU sees.</summary>
+    private static int Gpus(CommandLine cl)
+    {
+        var output = cl.Get("output") ?? "table";
+        if (output is not ("table" or "json"))
+            throw new UsageException($"option --output: '{output}' is not one of table, json");
+        using var backend = OpenBackend(cl, out var exitCode);
+        if (backend is null)
+            return exitCode;
+        try
+        {
+            var report = GpuReport.Collect(backend);
+            Console.Out.Write(output == "json" ? report.ToJson() + "\n" : report.ToTable());
+            return 0;
+        }
+        catch (GpuBackendException e)
+        {
+            Console.Error.WriteLine($"metagpu: {e.Message}");
+            return 1;
+        }
     }
 
     /// <summary>Serves grpc.health.v1 on a Unix socket until SIGTERM or SIGINT, then shuts down gracefully.</summary>
