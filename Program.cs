@@ -102,6 +102,11 @@ public static class Program
         {
             throw new UsageException(e.Message);
         }
+        catch (NvmlLibraryNotFoundException e)
+        {
+            Console.Error.WriteLine($"metagpu: {e.Message}");
+            exitCode = ExitNoNvml;
+        }
         catch (GpuBackendException e)
         {
             Console.Error.WriteLine($"metagpu: cannot start NVML: {e.Message}");

@@ -14,7 +14,8 @@ public static class GpuBackends
     {
         if (simulate is not null)
             return SimulatedBackend.Parse(simulate);
-        // The NVML backend lands with the bindings (Step 2); until then only simulated GPUs exist.
-        throw new GpuBackendException("nvmlInit_v2", NvmlReturn.LibraryNotFound, "the NVML backend is not built yet: use --simulate N");
+        var library = nvmlLibrary ?? Environment.GetEnvironmentVariable(LibraryVariable);
+        var sysfs = sysfsRoot ?? Environment.GetEnvironmentVariable(SysfsVariable) ?? "/sys";
+        return NvmlBackend.Open(string.IsNullOrEmpty(library) ? null : library, sysfs);
     }
 }

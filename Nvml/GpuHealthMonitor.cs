@@ -77,6 +77,8 @@ public sealed class GpuHealthMonitor : IDisposable
                     watcher = _backend.WatchEvents();
                     foreach (var (uuid, why) in watcher.RegistrationFailures)
                         MarkUnhealthy([uuid], "health events unavailable: " + why);
+                    foreach (var (uuid, why) in watcher.Unwatched)
+                        _log?.LogWarning("GPU {Uuid} offers no health events ({Reason}); it stays usable without event-based health checks", uuid, why);
                 }
                 var e = watcher.Wait(_options.EventWaitTimeout);
                 if (e is not null)

@@ -30,8 +30,17 @@ public sealed record GpuInfo
     public uint? UtilizationMemoryPercent { get; init; }
 }
 
-/// <summary>The node's GPUs and driver, read in one pass.</summary>
-public sealed record GpuInventory(string DriverVersion, string CudaDriverVersion, IReadOnlyList<GpuInfo> Gpus);
+/// <summary>
+/// The node's GPUs and driver, read in one pass. A GPU that does not answer (lost, or failing a required query) is
+/// listed in <see cref="Unavailable"/> instead of failing the whole inventory: one bad GPU must not stop the others.
+/// </summary>
+public sealed record GpuInventory(string DriverVersion, string CudaDriverVersion, IReadOnlyList<GpuInfo> Gpus)
+{
+    public IReadOnlyList<GpuProblem> Unavailable { get; init; } = [];
+}
+
+/// <summary>A GPU the backend counts but cannot read, and why (NVML's words).</summary>
+public sealed record GpuProblem(int Index, string? Uuid, string Reason);
 
 public enum GpuProcessKind
 {

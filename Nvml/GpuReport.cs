@@ -9,22 +9,36 @@ public sealed record GpuReport(
     string Backend,
     string DriverVersion,
     string CudaVersion,
-    IReadOnlyList<GpuReportEntry> Gpus)
+    IReadOnlyList<GpuReportEntry> Gpus,
+    IReadOnlyList<GpuProblem> Unavailable)
 {
     private const ulong MiB = 1024 * 1024;
 
     public static GpuReport Collect(IGpuBackend backend)
     {
         var inventory = backend.GetInventory();
+        var unavailable = new List<GpuProblem>(inventory.Unavailable);
+        IReadOnlyList<GpuReportProcess> Processes(GpuInfo g)
+        {
+            try
+            {
+                return backend.GetProcesses(g.Uuid).Select(p => new GpuReportProcess(p.Pid, p.UsedMemoryBytes / MiB, p.Kind == GpuProcessKind.Compute ? "compute" : "graphics")).ToList();
+            }
+            catch (GpuBackendException e)
+            {
+                unavailable.Add(new GpuProblem(g.Index, g.Uuid, e.Message));
+                return [];
+            }
+        }
         var gpus = inventory.Gpus.Select(g => new GpuReportEntry(
             g.Index, g.Uuid, g.Name,
             g.MemoryTotalBytes / MiB, g.MemoryUsedBytes / MiB, g.MemoryFreeBytes / MiB,
             g.PciBusId, g.NumaNode, g.MinorNumber, g.ComputeMode, g.MigEnabled,
             g.TemperatureCelsius, g.PowerMilliwatts is { } mw ? Math.Round(mw / 1000.0, 1) : null,
             g.UtilizationGpuPercent, g.UtilizationMemoryPercent,
-            backend.GetProcesses(g.Uuid).Select(p => new GpuReportProcess(p.Pid, p.UsedMemoryBytes / MiB, p.Kind == GpuProcessKind.Compute ? "compute" : "graphics")).ToList()))
+            Processes(g)))
             .ToList();
-        return new GpuReport(backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, gpus);
+        return new GpuReport(backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, gpus, unavailable);
     }
 
     /// <summary>
@@ -81,6 +95,16 @@ public sealed record GpuReport(
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.WriteStartArray("unavailable");
+            foreach (var u in Unavailable)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("index", u.Index);
+                w.WriteString("uuid", u.Uuid);
+                w.WriteString("reason", u.Reason);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
@@ -111,6 +135,8 @@ public sealed record GpuReport(
             ]);
         }
         AppendTable(sb, rows);
+        foreach (var u in Unavailable)
+            sb.Append(CultureInfo.InvariantCulture, $"GPU {u.Index}{(u.Uuid is null ? "" : $" ({u.Uuid})")} is unavailable: {u.Reason}\n");
         var processes = Gpus.SelectMany(g => g.Processes.Select(p => (g, p))).ToList();
         sb.Append('\n');
         if (processes.Count == 0)

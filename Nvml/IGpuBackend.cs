@@ -32,8 +32,16 @@ public interface IGpuBackend : IDisposable
 /// <summary>An NVML event set (or its simulation). Used from one thread.</summary>
 public interface IGpuEventWatcher : IDisposable
 {
-    /// <summary>UUID → why events could not be registered for that GPU.</summary>
+    /// <summary>UUID → why events could not be registered for that GPU: it cannot be vouched for, so it counts as unhealthy.</summary>
     IReadOnlyDictionary<string, string> RegistrationFailures { get; }
+
+    /// <summary>
+    /// UUID → why the GPU offers no health events at all (NOT_SUPPORTED, e.g. older or virtual GPUs). Such a GPU stays
+    /// usable without event-based health checks, as NVIDIA's own plugin does; the daemon logs it once.
+    /// </summary>
+    IReadOnlyDictionary<string, string> Unwatched => EmptyUnwatched;
+
+    private static readonly IReadOnlyDictionary<string, string> EmptyUnwatched = new Dictionary<string, string>();
 
     /// <summary>The next event, or null when none came within <paramref name="timeout"/>. Throws <see cref="GpuBackendException"/> when the wait itself fails.</summary>
     GpuEvent? Wait(TimeSpan timeout);

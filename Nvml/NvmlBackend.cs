@@ -56,16 +56,36 @@ public sealed unsafe class NvmlBackend : IGpuBackend
             uint count;
             NvmlErrors.Check(NvmlNative.DeviceGetCount(&count), "nvmlDeviceGetCount_v2");
             var gpus = new List<GpuInfo>((int)Math.Min(count, 64));
+            var unavailable = new List<GpuProblem>();
             for (uint i = 0; i < count; i++)
             {
-                nint device;
-                NvmlErrors.Check(NvmlNative.DeviceGetHandleByIndex(i, &device), "nvmlDeviceGetHandleByIndex_v2");
-                gpus.Add(ReadGpu(device));
+                nint device = 0;
+                try
+                {
+                    NvmlErrors.Check(NvmlNative.DeviceGetHandleByIndex(i, &device), "nvmlDeviceGetHandleByIndex_v2");
+                    gpus.Add(ReadGpu(device));
+                }
+                catch (GpuBackendException e)
+                {
+                    unavailable.Add(new GpuProblem((int)i, device == 0 ? null : TryReadUuid(device), e.Message));
+                }
             }
-            return new GpuInventory(driver, NvmlValues.FormatCudaVersion(cuda), gpus);
+            return new GpuInventory(driver, NvmlValues.FormatCudaVersion(cuda), gpus) { Unavailable = unavailable };
         }
 
         static int DriverVersion(nint _, byte* buffer, uint length) => NvmlNative.SystemGetDriverVersion(buffer, length);
+    }
+
+    private string? TryReadUuid(nint device)
+    {
+        try
+        {
+            return ReadText(device, &NvmlNative.DeviceGetUuid, NvmlConstants.UuidBufferSize, "nvmlDeviceGetUUID");
+        }
+        catch (GpuBackendException)
+        {
+            return null;
+        }
     }
 
     private GpuInfo ReadGpu(nint device)
@@ -192,9 +212,10 @@ public sealed unsafe class NvmlBackend : IGpuBackend
                 NvmlErrors.Check(NvmlNative.DeviceGetCount(&count), "nvmlDeviceGetCount_v2");
                 var uuids = new Dictionary<nint, string>();
                 var failures = new Dictionary<string, string>();
+                var unwatched = new Dictionary<string, string>();
                 for (uint i = 0; i < count; i++)
-                    Register(set, i, uuids, failures);
-                var watcher = new NvmlEventWatcher(this, set, uuids, failures);
+                    Register(set, i, uuids, failures, unwatched);
+                var watcher = new NvmlEventWatcher(this, set, uuids, failures, unwatched);
                 _watchers.Add(watcher);
                 return watcher;
             }
@@ -206,7 +227,7 @@ public sealed unsafe class NvmlBackend : IGpuBackend
         }
     }
 
-    private static void Register(nint set, uint index, Dictionary<nint, string> uuids, Dictionary<string, string> failures)
+    private static void Register(nint set, uint index, Dictionary<nint, string> uuids, Dictionary<string, string> failures, Dictionary<string, string> unwatched)
     {
         nint device;
         var code = NvmlNative.DeviceGetHandleByIndex(index, &device);
@@ -230,20 +251,20 @@ public sealed unsafe class NvmlBackend : IGpuBackend
         code = NvmlNative.DeviceGetSupportedEventTypes(device, &supported);
         if (code != NvmlReturn.Success)
         {
-            failures[uuid] = NvmlErrors.Failure("nvmlDeviceGetSupportedEventTypes", code).Message;
+            (code == NvmlReturn.NotSupported ? unwatched : failures)[uuid] = NvmlErrors.Failure("nvmlDeviceGetSupportedEventTypes", code).Message;
             return;
         }
         var types = supported & NvmlConstants.EventTypesWatched;
         if (types == 0)
         {
-            failures[uuid] = $"nvmlDeviceGetSupportedEventTypes: {NvmlErrors.Describe(NvmlReturn.NotSupported)} " +
+            unwatched[uuid] = $"nvmlDeviceGetSupportedEventTypes: {NvmlErrors.Describe(NvmlReturn.NotSupported)} " +
                 $"(the GPU offers none of the XID and ECC events; supported mask 0x{supported:x})";
             return;
         }
         code = NvmlNative.DeviceRegisterEvents(device, types, set);
         if (code != NvmlReturn.Success)
         {
-            failures[uuid] = NvmlErrors.Failure("nvmlDeviceRegisterEvents", code).Message;
+            (code == NvmlReturn.NotSupported ? unwatched : failures)[uuid] = NvmlErrors.Failure("nvmlDeviceRegisterEvents", code).Message;
             return;
         }
         uuids[device] = uuid;

@@ -16,15 +16,18 @@ internal sealed unsafe class NvmlEventWatcher : IGpuEventWatcher
     private bool _waiting;
     private bool _closed;
 
-    internal NvmlEventWatcher(NvmlBackend backend, nint set, Dictionary<nint, string> uuids, Dictionary<string, string> failures)
+    internal NvmlEventWatcher(NvmlBackend backend, nint set, Dictionary<nint, string> uuids, Dictionary<string, string> failures, Dictionary<string, string> unwatched)
     {
         _backend = backend;
         _set = set;
         _uuids = uuids;
         RegistrationFailures = failures;
+        Unwatched = unwatched;
     }
 
     public IReadOnlyDictionary<string, string> RegistrationFailures { get; }
+
+    public IReadOnlyDictionary<string, string> Unwatched { get; }
 
     public GpuEvent? Wait(TimeSpan timeout)
     {

@@ -40,9 +40,14 @@ public sealed class SimulatedBackend : IGpuBackend
         lock (_lock)
         {
             var gpus = new List<GpuInfo>(_gpus.Count);
+            var unavailable = new List<GpuProblem>();
             foreach (var g in _gpus)
             {
-                ThrowIfLost(g, "nvmlDeviceGetMemoryInfo");
+                if (g.Lost)
+                {
+                    unavailable.Add(new GpuProblem(g.Index, g.Uuid, "nvmlDeviceGetMemoryInfo failed: GPU is lost (NVML error 15)"));
+                    continue;
+                }
                 var used = Math.Min(g.Model.MemoryBytes, g.BaseUsedBytes + (ulong)g.Processes.Sum(p => (long)(p.UsedMemoryBytes ?? 0)));
                 gpus.Add(new GpuInfo
                 {
@@ -63,7 +68,7 @@ public sealed class SimulatedBackend : IGpuBackend
                     UtilizationMemoryPercent = (uint)(used * 100 / g.Model.MemoryBytes),
                 });
             }
-            return new GpuInventory(DriverVersion, CudaDriverVersion, gpus);
+            return new GpuInventory(DriverVersion, CudaDriverVersion, gpus) { Unavailable = unavailable };
         }
     }
 

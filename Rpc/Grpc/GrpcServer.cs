@@ -235,6 +235,8 @@ public sealed class GrpcServer : IAsyncDisposable
                 c.Abort("shutdown grace period expired");
         }
         await all.ConfigureAwait(false);
+        foreach (var c in connections)
+            _connections.TryRemove(c, out _); // the completion callbacks may still be on their way
     }
 
     /// <summary>Shutdown with a 5 s grace period, unless it was shut down already.</summary>

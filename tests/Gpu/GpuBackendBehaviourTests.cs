@@ -150,3 +150,9 @@ public sealed class SimulatedBackendBehaviourTests : GpuBackendBehaviourTests
 {
     protected override IBackendHarness Create(int gpus) => new SimulatedHarness(gpus);
 }
+
+[Collection(MetaGpu.Tests.Nvml.FakeNvmlCollection.Name)]
+public sealed class NvmlBackendBehaviourTests(MetaGpu.Tests.Nvml.FakeNvml fake) : GpuBackendBehaviourTests
+{
+    protected override IBackendHarness Create(int gpus) => new FakeNvmlHarness(fake, gpus);
+}

@@ -79,7 +79,9 @@ public sealed class SimulatedBackendTests
     {
         using var b = SimulatedBackend.Parse("1");
         b.SetLost(b.Uuids[0], true);
-        var e = Assert.Throws<GpuBackendException>(() => b.GetInventory());
+        var problem = Assert.Single(b.GetInventory().Unavailable);
+        Assert.Contains("GPU is lost", problem.Reason);
+        var e = Assert.Throws<GpuBackendException>(() => b.Probe(b.Uuids[0]));
         Assert.Equal(NvmlReturn.GpuIsLost, e.Code);
         Assert.Contains("GPU is lost", e.Message);
     }

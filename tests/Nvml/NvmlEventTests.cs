@@ -58,18 +58,23 @@ public sealed class NvmlEventTests(FakeNvml fake)
     public void AGpuThatCannotRegisterIsReportedAndTheOthersStillDeliver()
     {
         using var nvml = fake.Open(Gpus + """
-            error func=nvmlDeviceRegisterEvents gpu=1 code=3
+            error func=nvmlDeviceRegisterEvents gpu=1 code=999
+            error func=nvmlDeviceRegisterEvents gpu=0 code=3
             event gpu=1 type=0x8 data=31
             event gpu=0 type=0x8 data=43
             event gpu=2 type=0x8 data=94
             """);
         using var watcher = nvml.WatchEvents();
 
+        // A failure makes the GPU suspect; NOT_SUPPORTED only means it has no health events (it stays usable).
         var failure = Assert.Single(watcher.RegistrationFailures);
         Assert.Equal("GPU-one", failure.Key);
-        Assert.Equal("nvmlDeviceRegisterEvents failed: Not Supported (NVML error 3)", failure.Value);
+        Assert.Equal("nvmlDeviceRegisterEvents failed: Unknown Error (NVML error 999)", failure.Value);
+        var unwatched = Assert.Single(watcher.Unwatched);
+        Assert.Equal("GPU-zero", unwatched.Key);
+        Assert.Equal("nvmlDeviceRegisterEvents failed: Not Supported (NVML error 3)", unwatched.Value);
 
-        Assert.Equal(new GpuEvent("GPU-zero", GpuEventKind.Xid, 43), watcher.Wait(Long));
+        // Only GPU 2 registered: the events of GPUs 0 and 1 never come.
         Assert.Equal(new GpuEvent(Two, GpuEventKind.Xid, 94), watcher.Wait(Long));
         Assert.Null(watcher.Wait(TimeSpan.FromMilliseconds(50)));
     }
@@ -86,8 +91,9 @@ public sealed class NvmlEventTests(FakeNvml fake)
         using var nvml = fake.Open(world);
         using var watcher = nvml.WatchEvents();
 
-        Assert.Equal(["GPU-one", Two], watcher.RegistrationFailures.Keys.Order());
-        Assert.Contains("Not Supported", watcher.RegistrationFailures["GPU-one"]);
+        Assert.Equal([Two], watcher.RegistrationFailures.Keys);
+        Assert.Equal(["GPU-one"], watcher.Unwatched.Keys);
+        Assert.Contains("Not Supported", watcher.Unwatched["GPU-one"]);
         Assert.Equal("nvmlDeviceGetSupportedEventTypes failed: Unknown Error (NVML error 999)", watcher.RegistrationFailures[Two]);
         Assert.Equal(new GpuEvent("GPU-zero", GpuEventKind.Xid, 79), watcher.Wait(Long)); // the ECC event was not registered
     }

@@ -157,10 +157,12 @@ public sealed class NvmlInventoryTests(FakeNvml fake)
             gpu index=0 uuid=GPU-a name=A mem_total={GiB} mem_used=0 pci=00000000:01:00.0 minor=0
             error func=nvmlDeviceGetMemoryInfo code=999
             """);
-        var e = Assert.Throws<GpuBackendException>(nvml.GetInventory);
-        Assert.Equal("nvmlDeviceGetMemoryInfo", e.Function);
-        Assert.Equal(NvmlReturn.Unknown, e.Code);
-        Assert.Equal("nvmlDeviceGetMemoryInfo failed: Unknown Error (NVML error 999)", e.Message);
+        // One GPU's failure is reported for that GPU, in NVML's words, without failing the inventory.
+        var inventory = nvml.GetInventory();
+        Assert.Empty(inventory.Gpus);
+        var problem = Assert.Single(inventory.Unavailable);
+        Assert.Equal((0, "GPU-a"), (problem.Index, problem.Uuid));
+        Assert.Equal("nvmlDeviceGetMemoryInfo failed: Unknown Error (NVML error 999)", problem.Reason);
     }
 
     [Fact]
@@ -172,9 +174,9 @@ public sealed class NvmlInventoryTests(FakeNvml fake)
             gpu index=0 uuid=GPU-a name=A mem_total={GiB} mem_used=0 pci=00000000:01:00.0 minor=0 power=5
             error func=nvmlDeviceGetPowerUsage code=4
             """);
-        var e = Assert.Throws<GpuBackendException>(nvml.GetInventory);
-        Assert.Equal(("nvmlDeviceGetPowerUsage", NvmlReturn.NoPermission), (e.Function, e.Code));
-        Assert.Contains("Insufficient Permissions", e.Message);
+        var problem = Assert.Single(nvml.GetInventory().Unavailable);
+        Assert.StartsWith("nvmlDeviceGetPowerUsage failed:", problem.Reason);
+        Assert.Contains("Insufficient Permissions", problem.Reason);
     }
 
     [Fact]

@@ -135,10 +135,14 @@ public sealed class NvmlProcessTests(FakeNvml fake)
     }
 
     [Fact]
-    public void ALostGpuFailsTheInventory()
+    public void ALostGpuIsListedAsUnavailableAndTheOthersStillCount()
     {
         using var nvml = fake.Open(Gpus + "lost gpu=0\n");
-        var e = Assert.Throws<GpuBackendException>(nvml.GetInventory);
-        Assert.Equal(NvmlReturn.GpuIsLost, e.Code);
+        var inventory = nvml.GetInventory();
+        var lost = Assert.Single(inventory.Unavailable);
+        Assert.Equal(0, lost.Index);
+        Assert.Contains("GPU is lost", lost.Reason);
+        Assert.DoesNotContain(inventory.Gpus, g => g.Index == 0);
+        Assert.NotEmpty(inventory.Gpus);
     }
 }

@@ -149,7 +149,7 @@ public sealed class Http2ConformanceTests
         await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
         await client.HandshakeAsync();
         await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/Slow"));
-        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage([30]));
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage([200])); // 2 s: outlives the steps below
         var deadline = DateTime.UtcNow.AddSeconds(5);
         while (fx.SlowStarted == 0 && DateTime.UtcNow < deadline)
             await Task.Delay(5);
