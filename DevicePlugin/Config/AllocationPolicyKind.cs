@@ -1,11 +1,11 @@
 namespace MetaGpu.DevicePlugin.Config;
 
-/// <summary>How <see cref="AllocationPolicy"/> places the fractional part of a request.</summary>
+/// <summary>How meta-devices are chosen when the kubelet asks for a preferred allocation. YAML: <c>packed</c> | <c>spread</c>.</summary>
 public enum AllocationPolicyKind
 {
-    /// <summary>Best fit: the GPU with the fewest free meta-devices that still holds the fraction, keeping whole GPUs free.</summary>
+    /// <summary>Best fit: fill the GPU with the least room left that still fits, so whole GPUs stay free for big requests.</summary>
     Packed,
 
-    /// <summary>The GPU with the most free meta-devices, spreading pods over the GPUs.</summary>
+    /// <summary>Put each request on the emptiest GPU, so neighbours share less memory bandwidth.</summary>
     Spread,
 }
