@@ -1,6 +1,8 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Grpc.Core;
+using MetaGpu.DevicePlugin;
+using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Nvml;
 using MetaGpu.Proto.Health.V1;
 using MetaGpu.Rpc.Grpc;
@@ -16,15 +18,20 @@ public static class Program
         usage: metagpu <command> [options]
 
         commands:
-          start     run the device plugin on this node                       (not built yet)
+          start     run the device plugin on this node
+                      [--config FILE] [--kubelet-dir DIR] [--simulate N|MODELS] [--nvml-library PATH]
+                      [--policy packed|spread] [--spanning allow|reject]
+                      [--device-list-strategy envvar|cdi-cri|cdi-annotations]
+                      [--resource-name NAME] [--meta-gpus N] [--ignore-xids 48,..] [--unignore-xids 13,..]
+                      [--log-format text|json]
           demo      run the plugin against simulated GPUs and a stand-in kubelet (not built yet)
           gpus      list the GPUs MetaGPU sees, with their processes
                       [-o table|json] [--simulate N|MODELS] [--nvml-library PATH]
           ctl       the in-container CLI, also when invoked as mgctl         (not built yet)
           serve     serve the gRPC health service on a Unix socket (transport self-test)
                       --socket PATH  [--log-format text|json]
-          probe     ask a MetaGPU socket whether it is serving; exit 0 if so
-                      --socket PATH  [--timeout 2s] [--service NAME]
+          probe     ask MetaGPU sockets whether they are serving; exit 0 if so
+                      --socket PATH | --kubelet-dir DIR   [--timeout 2s] [--service NAME]
           version   print the version
         """;
 
@@ -48,7 +55,8 @@ public static class Program
                 "serve" => Serve(new CommandLine(args.Skip(1))),
                 "probe" => Probe(new CommandLine(args.Skip(1))),
                 "gpus" => Gpus(new CommandLine(args.Skip(1))),
-                "start" or "demo" or "ctl" => NotYet(args[0]),
+                "start" => Start(new CommandLine(args.Skip(1))),
+                "demo" or "ctl" => NotYet(args[0]),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -137,6 +145,36 @@ public static class Program
         }
     }
 
+    /// <summary>The device plugin daemon, until SIGTERM/SIGINT: then streams close, sockets go, exit 0.</summary>
+    private static int Start(CommandLine cl)
+    {
+        int? metaGpus = null;
+        if (cl.Get("meta-gpus") is { } mg)
+        {
+            if (!int.TryParse(mg, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
+                throw new UsageException($"option --meta-gpus: '{mg}' is not a whole number");
+            metaGpus = n;
+        }
+        var options = new PluginDaemonOptions
+        {
+            ConfigPath = cl.Get("config") ?? NullIfEmpty(Environment.GetEnvironmentVariable("METAGPU_CONFIG")),
+            PluginDirectory = cl.Get("kubelet-dir") ?? NullIfEmpty(Environment.GetEnvironmentVariable("METAGPU_KUBELET_DIR")) ?? PluginDaemonOptions.DefaultPluginDirectory,
+            Flags = new ConfigOverrides(cl.Get("policy"), cl.Get("spanning"), cl.Get("device-list-strategy"), cl.Get("resource-name"), metaGpus,
+                cl.Get("ignore-xids"), cl.Get("unignore-xids")),
+        };
+        using var logging = CreateLogging(cl);
+        using var backend = OpenBackend(cl, out var exitCode);
+        if (backend is null)
+            return exitCode;
+
+        using var stop = new CancellationTokenSource();
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        return PluginDaemon.RunAsync(backend, options, logging, stop.Token).GetAwaiter().GetResult();
+    }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
     /// <summary>Serves grpc.health.v1 on a Unix socket until SIGTERM or SIGINT, then shuts down gracefully.</summary>
     private static int Serve(CommandLine cl)
     {
@@ -165,24 +203,49 @@ public static class Program
         return 0;
     }
 
-    /// <summary>Health.Check over our own client: exit 0 when SERVING, 1 with the reason otherwise.</summary>
+    /// <summary>
+    /// Health.Check over our own client: exit 0 when SERVING, 1 with the reason otherwise. With --kubelet-dir it checks
+    /// every MetaGPU socket in the plugin directory (the liveness probe: it needs no resource name).
+    /// </summary>
     private static int Probe(CommandLine cl)
     {
-        var socket = cl.Require("socket");
+        var socket = cl.Get("socket");
+        var directory = cl.Get("kubelet-dir");
         var timeout = cl.GetDuration("timeout", TimeSpan.FromSeconds(2));
         var service = cl.Get("service") ?? "";
         cl.ThrowIfUnknown();
-        using var channel = new UnixChannel(socket, new UnixChannelOptions { ConnectTimeout = timeout });
-        try
+        if ((socket is null) == (directory is null))
+            throw new UsageException("probe needs exactly one of --socket PATH or --kubelet-dir DIR");
+        string[] sockets;
+        if (socket is not null)
         {
-            var reply = new Health.HealthClient(channel).Check(new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow + timeout);
-            Console.Out.WriteLine(reply.Status.ToString().ToUpperInvariant());
-            return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+            sockets = [socket];
         }
-        catch (RpcException e)
+        else
         {
-            Console.Error.WriteLine($"metagpu probe: {e.StatusCode}: {e.Status.Detail}");
-            return 1;
+            sockets = Directory.Exists(directory) ? Directory.GetFiles(directory!, "metagpu-*.sock") : [];
+            if (sockets.Length == 0)
+            {
+                Console.Error.WriteLine($"metagpu probe: no MetaGPU socket in {directory}");
+                return 1;
+            }
         }
+        var healthy = true;
+        foreach (var path in sockets)
+        {
+            using var channel = new UnixChannel(path, new UnixChannelOptions { ConnectTimeout = timeout });
+            try
+            {
+                var reply = new Health.HealthClient(channel).Check(new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow + timeout);
+                Console.Out.WriteLine($"{path}: {reply.Status.ToString().ToUpperInvariant()}");
+                healthy &= reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
+            }
+            catch (RpcException e)
+            {
+                Console.Error.WriteLine($"metagpu probe: {path}: {e.StatusCode}: {e.Status.Detail}");
+                healthy = false;
+            }
+        }
+        return healthy ? 0 : 1;
     }
 }

@@ -1,0 +1,119 @@
+using MetaGpu.DevicePlugin.Config;
+using MetaGpu.Nvml;
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.DevicePlugin;
+
+/// <summary>What <c>metagpu start</c> was asked to do.</summary>
+public sealed record PluginDaemonOptions
+{
+    public const string DefaultPluginDirectory = "/var/lib/kubelet/device-plugins";
+
+    public string PluginDirectory { get; init; } = DefaultPluginDirectory;
+    public string? ConfigPath { get; init; }
+    public ConfigOverrides Flags { get; init; } = ConfigOverrides.None;
+    public Func<string, string?> GetEnvironment { get; init; } = Environment.GetEnvironmentVariable;
+    public TimeSpan ConfigPollInterval { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan KubeletPollInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+}
+
+/// <summary>
+/// The device-plugin daemon: config, GPUs, share plan, health and the kubelet endpoints, wired together and run until
+/// stopped. Start-up problems a person must fix (bad config, no plugin directory) end it with a message; problems at
+/// run time (a GPU failing, the kubelet restarting, a bad config edit) are logged and lived with.
+/// </summary>
+public static class PluginDaemon
+{
+    public static async Task<int> RunAsync(IGpuBackend backend, PluginDaemonOptions options, ILoggerFactory logs, CancellationToken stop)
+    {
+        var log = logs.CreateLogger("metagpu");
+        if (!Directory.Exists(options.PluginDirectory))
+        {
+            log.LogError("kubelet plugin directory {Directory} does not exist: is --kubelet-dir right, and is the directory mounted into this pod?", options.PluginDirectory);
+            return 1;
+        }
+
+        SharingConfig Load(string? path) => SharingConfigLoader.Apply(
+            SharingConfigLoader.Apply(SharingConfigLoader.Load(path), SharingConfigLoader.FromEnvironment(options.GetEnvironment), SharingConfigLoader.EnvironmentSource),
+            options.Flags, SharingConfigLoader.FlagsSource);
+
+        SharingConfig config;
+        GpuInventory inventory;
+        SharePlan plan;
+        try
+        {
+            config = Load(options.ConfigPath);
+            inventory = backend.GetInventory();
+            plan = SharePlanBuilder.Build(config, inventory);
+        }
+        catch (ConfigException e)
+        {
+            log.LogError("invalid configuration: {Error}", e.Message);
+            return 1;
+        }
+        catch (GpuBackendException e)
+        {
+            log.LogError("cannot read the GPUs: {Error}", e.Message);
+            return 1;
+        }
+        foreach (var w in config.Warnings.Concat(plan.Warnings))
+            log.LogWarning("{Warning}", w);
+        foreach (var u in inventory.Unavailable)
+            log.LogWarning("GPU {Index} ({Uuid}) is unavailable and not advertised: {Reason}", u.Index, u.Uuid, u.Reason);
+        log.LogInformation("metagpu {Version}: {Gpus} GPU(s) through {Backend}, driver {Driver}, CUDA {Cuda}; config from {Source}",
+            Program.Version, inventory.Gpus.Count, backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, config.Source);
+        foreach (var r in plan.Resources)
+            log.LogInformation("resource {Resource}: {Devices} meta-devices on {Gpus} GPU(s)", r.ResourceName, r.Devices().Count(), r.Gpus.Count);
+
+        var healthOptions = config.Health.ApplyTo(new GpuHealthOptions());
+        using var monitor = new GpuHealthMonitor(backend, inventory.Gpus.Select(g => g.Uuid), healthOptions, logs.CreateLogger("metagpu.health"));
+        var store = new NodeStateStore(new NodeState(1, config, inventory, plan, monitor.Current));
+        monitor.Start();
+
+        using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var healthPump = PumpHealthAsync(monitor, store, stopAll.Token);
+
+        using var watcher = options.ConfigPath is null ? null : new ConfigWatcher(options.ConfigPath, Load,
+            changed =>
+            {
+                try
+                {
+                    var newPlan = SharePlanBuilder.Build(changed, store.Current.Inventory);
+                    store.Update(s => s with { Config = changed, Plan = newPlan });
+                    foreach (var w in changed.Warnings.Concat(newPlan.Warnings))
+                        log.LogWarning("{Warning}", w);
+                    log.LogInformation("configuration change applied: {Resources}", string.Join(", ", newPlan.Resources.Select(r => $"{r.ResourceName} ({r.Devices().Count()} devices)")));
+                }
+                catch (ConfigException e)
+                {
+                    log.LogError("configuration change rejected, keeping the running configuration: {Error}", e.Message);
+                }
+            },
+            error => log.LogError("configuration change rejected, keeping the running configuration: {Error}", error.Message),
+            options.ConfigPollInterval);
+
+        var manager = new PluginManager(options.PluginDirectory, store, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval);
+        await manager.RunAsync(stop).ConfigureAwait(false);
+        await stopAll.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await healthPump.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        log.LogInformation("stopped: streams closed, sockets removed");
+        return 0;
+    }
+
+    private static async Task PumpHealthAsync(GpuHealthMonitor monitor, NodeStateStore store, CancellationToken stop)
+    {
+        var seen = monitor.Current.Version;
+        while (!stop.IsCancellationRequested)
+        {
+            var health = await monitor.WaitForChangeAsync(seen, stop).ConfigureAwait(false);
+            seen = health.Version;
+            store.Update(s => s with { Health = health });
+        }
+    }
+}

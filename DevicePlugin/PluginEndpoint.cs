@@ -1,0 +1,88 @@
+using Grpc.Core;
+using MetaGpu.Proto.DevicePlugin.V1Beta1;
+using MetaGpu.Rpc.Grpc;
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.DevicePlugin;
+
+/// <summary>
+/// One resource's socket in the kubelet's plugin directory: the DevicePlugin service listening on it, and its
+/// registration with the kubelet. Listening comes first: inside Register the kubelet dials back and asks for the
+/// plugin's options before it answers.
+/// </summary>
+public sealed class PluginEndpoint : IAsyncDisposable
+{
+    public const string ApiVersion = "v1beta1";
+    private static readonly TimeSpan RegisterTimeout = TimeSpan.FromSeconds(15);
+
+    private readonly NodeStateStore _state;
+    private readonly ILogger? _log;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly GrpcServer _server;
+    private int _streamLost;
+    private int _stopped;
+
+    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, ILogger? log)
+    {
+        ResourceName = resourceName;
+        _state = state;
+        _log = log;
+        FileName = SocketNames.EndpointFileName(resourceName);
+        SocketPath = Path.Combine(pluginDirectory, FileName);
+        Service = new MetaGpuDevicePlugin(resourceName, state, log, _stopping.Token);
+        Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
+        // grpc.health.v1 beside the plugin service: what the DaemonSet's liveness probe (metagpu probe) asks.
+        _server = new GrpcServer(new GrpcServerOptions { Logger = log })
+            .AddService(Proto.DevicePlugin.V1Beta1.DevicePlugin.BindService(Service))
+            .AddService(Proto.Health.V1.Health.BindService(new HealthService()));
+    }
+
+    public string ResourceName { get; }
+    public string FileName { get; }
+    public string SocketPath { get; }
+    public MetaGpuDevicePlugin Service { get; }
+
+    /// <summary>True once the kubelet's ListAndWatch stream ended without us stopping it: the kubelet went away.</summary>
+    public bool StreamLost => Volatile.Read(ref _streamLost) != 0;
+
+    /// <summary>When the socket file was created, to notice the kubelet deleting it.</summary>
+    public DateTime SocketCreated { get; private set; }
+
+    public void Listen()
+    {
+        _server.ListenUnix(SocketPath);
+        SocketCreated = File.GetLastWriteTimeUtc(SocketPath);
+    }
+
+    /// <summary>Registers with the kubelet. Failures are RpcExceptions saying why (UNAVAILABLE when no kubelet listens).</summary>
+    public async Task RegisterAsync(string kubeletSocket, CancellationToken cancellationToken)
+    {
+        using var channel = new UnixChannel(kubeletSocket, new UnixChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(2), Logger = _log });
+        var client = new Registration.RegistrationClient(channel);
+        await client.RegisterAsync(new RegisterRequest
+        {
+            Version = ApiVersion,
+            Endpoint = FileName,
+            ResourceName = ResourceName,
+            Options = new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false },
+        }, deadline: DateTime.UtcNow + RegisterTimeout, cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
+    }
+
+    /// <summary>Ends the ListAndWatch stream (so the kubelet lets go of this endpoint), closes the socket and removes its file.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+            return;
+        _stopping.Cancel();
+        await _server.ShutdownAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        try
+        {
+            File.Delete(SocketPath);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+}

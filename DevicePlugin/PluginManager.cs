@@ -1,0 +1,167 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.DevicePlugin;
+
+/// <summary>
+/// Keeps one registered endpoint per planned resource, whatever the kubelet does. It notices a kubelet restart
+/// (its <c>kubelet.sock</c> re-created, our socket deleted, or our ListAndWatch stream closed), closes the old
+/// stream, recreates the socket and registers again; a kubelet that is not there yet is retried with back-off.
+/// Config changes that add or remove resources start or stop endpoints; other changes reach the kubelet through
+/// ListAndWatch.
+/// </summary>
+public sealed class PluginManager(string pluginDirectory, NodeStateStore state, ILogger? log, TimeSpan? pollInterval = null)
+{
+    public const string KubeletSocketName = "kubelet.sock";
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
+
+    private readonly TimeSpan _poll = pollInterval ?? TimeSpan.FromMilliseconds(200);
+    private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+    private DateTime? _kubeletSocketSeen;
+
+    public string KubeletSocket => Path.Combine(pluginDirectory, KubeletSocketName);
+
+    /// <summary>Successful registrations so far (tests and logs).</summary>
+    public int Registrations { get; private set; }
+
+    /// <summary>The endpoint currently serving a resource, if registered or trying to.</summary>
+    public PluginEndpoint? Endpoint(string resourceName) => _slots.TryGetValue(resourceName, out var s) ? s.Endpoint : null;
+
+    /// <summary>Runs until <paramref name="stop"/> fires, then stops every endpoint (streams closed, sockets removed).</summary>
+    public async Task RunAsync(CancellationToken stop)
+    {
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await ReconcileAsync(stop).ConfigureAwait(false);
+                try
+                {
+                    await state.WaitForChangeAsync(state.Current.Version, stop).WaitAsync(_poll, stop).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            foreach (var slot in _slots.Values)
+                await slot.StopAsync().ConfigureAwait(false);
+            _slots.Clear();
+        }
+    }
+
+    private async Task ReconcileAsync(CancellationToken stop)
+    {
+        var wanted = state.Current.Plan.Resources.Select(r => r.ResourceName).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in _slots.Keys.Where(n => !wanted.Contains(n)).ToList())
+        {
+            log?.LogInformation("resource {Resource} is no longer configured: closing its endpoint", name);
+            await _slots[name].StopAsync().ConfigureAwait(false);
+            _slots.Remove(name);
+        }
+        foreach (var name in wanted)
+        {
+            if (!_slots.ContainsKey(name))
+                _slots[name] = new Slot(name);
+        }
+
+        // A new kubelet.sock means a new kubelet: it forgot every plugin and deleted every socket.
+        var kubeletSocket = File.Exists(KubeletSocket) ? File.GetLastWriteTimeUtc(KubeletSocket) : (DateTime?)null;
+        var kubeletRestarted = kubeletSocket is not null && _kubeletSocketSeen is not null && kubeletSocket != _kubeletSocketSeen;
+        var kubeletAppeared = kubeletSocket is not null && _kubeletSocketSeen is null;
+        _kubeletSocketSeen = kubeletSocket;
+
+        foreach (var slot in _slots.Values)
+        {
+            if (stop.IsCancellationRequested)
+                return;
+            var reason = slot.Endpoint switch
+            {
+                null => "starting",
+                _ when kubeletRestarted => "the kubelet restarted (kubelet.sock re-created)",
+                { } e when !File.Exists(e.SocketPath) || File.GetLastWriteTimeUtc(e.SocketPath) != e.SocketCreated => "our socket was removed",
+                { StreamLost: true } => "the kubelet closed ListAndWatch",
+                _ when !slot.Registered && (kubeletAppeared || DateTime.UtcNow >= slot.NextAttempt) => "registering",
+                _ => null,
+            };
+            if (reason is not null)
+                await RegisterAsync(slot, reason, restart: slot.Endpoint is not null && reason != "registering", stop).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RegisterAsync(Slot slot, string reason, bool restart, CancellationToken stop)
+    {
+        if (restart || slot.Endpoint is null)
+        {
+            if (slot.Endpoint is not null)
+            {
+                log?.LogInformation("{Resource}: {Reason}; closing the old stream and registering again", slot.Name, reason);
+                await slot.StopAsync().ConfigureAwait(false);
+            }
+            slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, log);
+            try
+            {
+                slot.Endpoint.Listen();
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+            {
+                slot.Failed($"cannot listen on {slot.Endpoint.SocketPath}: {e.Message}", log);
+                await slot.StopAsync().ConfigureAwait(false);
+                return;
+            }
+            slot.Registered = false;
+        }
+        try
+        {
+            await slot.Endpoint!.RegisterAsync(KubeletSocket, stop).ConfigureAwait(false);
+            slot.Registered = true;
+            slot.Attempts = 0;
+            slot.LastErrorClass = null;
+            Registrations++;
+            log?.LogInformation("{Resource}: registered with the kubelet as {Endpoint}", slot.Name, slot.Endpoint.FileName);
+        }
+        catch (RpcException e) when (!stop.IsCancellationRequested)
+        {
+            slot.Failed(e.StatusCode == StatusCode.Unavailable
+                ? $"no kubelet at {KubeletSocket} yet ({e.Status.Detail})"
+                : $"the kubelet refused the registration: {e.StatusCode}: {e.Status.Detail}", log);
+        }
+    }
+
+    private sealed class Slot(string name)
+    {
+        public string Name { get; } = name;
+        public PluginEndpoint? Endpoint { get; set; }
+        public bool Registered { get; set; }
+        public int Attempts { get; set; }
+        public DateTime NextAttempt { get; private set; }
+        public string? LastErrorClass { get; set; }
+
+        /// <summary>Backs off (0.5 s doubling to 10 s) and logs a warning only when the kind of failure changes.</summary>
+        public void Failed(string why, ILogger? log)
+        {
+            Attempts++;
+            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 500 * Math.Pow(2, Math.Min(Attempts - 1, 10))));
+            NextAttempt = DateTime.UtcNow + delay;
+            var errorClass = why.Split(':')[0];
+            if (errorClass != LastErrorClass)
+                log?.LogWarning("{Resource}: {Why}; retrying with back-off", Name, why);
+            else
+                log?.LogDebug("{Resource}: attempt {Attempt} failed: {Why}", Name, Attempts, why);
+            LastErrorClass = errorClass;
+        }
+
+        public async Task StopAsync()
+        {
+            if (Endpoint is { } e)
+                await e.StopAsync().ConfigureAwait(false);
+            Endpoint = null;
+            Registered = false;
+        }
+    }
+}

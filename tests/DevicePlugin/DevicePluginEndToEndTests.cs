@@ -1,0 +1,299 @@
+using System.Diagnostics;
+using Grpc.Core;
+using MetaGpu.DevicePlugin;
+using MetaGpu.Proto.DevicePlugin.V1Beta1;
+using MetaGpu.Tests.Nvml;
+using Xunit.Abstractions;
+
+namespace MetaGpu.Tests.DevicePlugin;
+
+/// <summary>
+/// The published native binary (<c>metagpu start</c>) against the stand-in kubelet, on simulated GPUs and on the
+/// fake libnvidia-ml through the real bindings. These run in the fake NVML's collection (one at a time).
+/// </summary>
+[Collection(FakeNvmlCollection.Name)]
+public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string Resource = "cnvrg.io/metagpu";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+    private string _dir = "";
+    private string _binary = "";
+
+    public async Task InitializeAsync()
+    {
+        _dir = Directory.CreateTempSubdirectory("mg-e2e-").FullName;
+        _binary = await PublishedBinary.PathAsync();
+    }
+
+    public Task DisposeAsync()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        return Task.CompletedTask;
+    }
+
+    public enum Backend { Simulated, FakeNvml }
+
+    private string FakeWorld(int gpus, string extra = "")
+    {
+        var lines = new List<string> { "driver 550.54.15", "cuda 12040" };
+        for (var i = 0; i < gpus; i++)
+            lines.Add($"gpu index={i} uuid=GPU-{i:x8}-aaaa-bbbb-cccc-{i:x12} name=\"NVIDIA Fake\" mem_total={40UL << 30} mem_used=0 pci=00000000:{0x10 + i:x2}:00.0 minor={i} events=0xb");
+        var path = Path.Combine(_dir, "nvml-world.txt");
+        File.WriteAllText(path, string.Join('\n', lines) + "\n" + extra);
+        return path;
+    }
+
+    private PluginProcess StartPlugin(Backend backend, int gpus, params string[] args)
+    {
+        var all = new List<string> { "--kubelet-dir", _dir };
+        var env = new Dictionary<string, string?>();
+        if (backend == Backend.Simulated)
+        {
+            all.AddRange(["--simulate", gpus.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+        else
+        {
+            env["METAGPU_NVML_LIBRARY"] = fake.LibraryPath;
+            env["FAKE_NVML_CONFIG"] = File.Exists(Path.Combine(_dir, "nvml-world.txt")) ? Path.Combine(_dir, "nvml-world.txt") : FakeWorld(gpus);
+        }
+        all.AddRange(args);
+        return PluginProcess.Start(_binary, all, env);
+    }
+
+    [Theory]
+    [InlineData(Backend.Simulated)]
+    [InlineData(Backend.FakeNvml)]
+    public async Task RegistersAndAdvertisesEveryMetaDeviceWithItsNumaNode(Backend backend)
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(backend, 2);
+        var devices = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+        Assert.All(devices.Values, d => Assert.Equal("Healthy", d.Health));
+        var ids = devices.Keys.Select(id => MetaDeviceId.TryParse(id, out var m) ? m!.Value : throw new Xunit.Sdk.XunitException($"bad ID {id}")).ToList();
+        Assert.Equal(2, ids.Select(i => i.GpuUuid).Distinct().Count());
+        Assert.All(ids.GroupBy(i => i.GpuUuid), g => Assert.Equal(Enumerable.Range(0, 100), g.Select(i => i.ShareIndex).Order()));
+        Assert.All(devices.Keys, id => Assert.True(id.Length <= 63));
+        Assert.True(kubelet.Plugin(Resource)!.Options!.GetPreferredAllocationAvailable);
+        Assert.Empty(kubelet.Rejections);
+        if (backend == Backend.Simulated)
+            Assert.All(devices.Values, d => Assert.Single(d.Topology.Nodes));
+    }
+
+    [Theory]
+    [InlineData(Backend.Simulated)]
+    [InlineData(Backend.FakeNvml)]
+    public async Task AdmitsPodsLikeTheKubeletAndKeepsFractionsOnOneGpu(Backend backend)
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(backend, 3);
+        var devices = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 300, Wait);
+        var uuids = devices.Keys.Select(id => (MetaDeviceId.TryParse(id, out var m) ? m!.Value : default)).OrderBy(m => m.GpuIndex).Select(m => m.GpuUuid).Distinct().ToList();
+        var view = kubelet.Plugin(Resource)!;
+
+        // 0.3, 0.5, 1.5, then two that fit only because the first ones were packed.
+        var expectations = new (int Count, string[] Gpus)[]
+        {
+            (30, [uuids[0]]),
+            (50, [uuids[0]]),
+            (150, [uuids[1], uuids[2]]),
+            (50, [uuids[2]]),
+            (20, [uuids[0]]),
+        };
+        foreach (var (count, gpus) in expectations)
+        {
+            var (ids, response) = await view.AdmitAsync(count);
+            Assert.Equal(count, ids.Count);
+            Assert.Equal(string.Join(",", gpus), response.Envs["NVIDIA_VISIBLE_DEVICES"]);
+            Assert.Equal(string.Join(",", gpus), response.Envs["METAGPU_DEVICE_UUIDS"]);
+            Assert.Equal(count.ToString(System.Globalization.CultureInfo.InvariantCulture), response.Envs["METAGPU_REQUEST"]);
+            Assert.Equal(Resource, response.Envs["METAGPU_RESOURCE"]);
+            Assert.Equal(string.Join(",", ids.Order(StringComparer.Ordinal)), response.Envs["METAGPU_DEVICE_IDS"]);
+            var shareMiB = 40UL * 1024 / 100; // a 40 GiB GPU in 100 shares
+            Assert.Equal((shareMiB * (ulong)count).ToString(System.Globalization.CultureInfo.InvariantCulture), response.Envs["METAGPU_MAX_MEM"]);
+            output.WriteLine($"{count} -> {response.Envs["METAGPU_SHARES"]}");
+        }
+        // Every share handed out exactly once.
+        Assert.Equal(300, devices.Count);
+    }
+
+    [Fact]
+    public async Task AllocateRefusesIdsItDoesNotAdvertise()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var view = kubelet.Plugin(Resource)!;
+        var bogus = "cnvrg-meta-0-7-GPU-00000000-0000-0000-0000-000000000000";
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await view.Client.AllocateAsync(new AllocateRequest
+        {
+            ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { bogus } } },
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains(bogus, e.Status.Detail);
+        // The plugin serves on: a normal allocation still works.
+        var (_, response) = await view.AdmitAsync(10);
+        Assert.False(string.IsNullOrEmpty(response.Envs["NVIDIA_VISIBLE_DEVICES"]));
+    }
+
+    [Fact]
+    public async Task SurvivesTwentyKubeletRestartsInARow()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.Simulated, 2);
+        var before = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+        var times = new List<double>();
+        for (var i = 0; i < 20; i++)
+        {
+            var registrations = kubelet.Registrations;
+            var clock = Stopwatch.StartNew();
+            await kubelet.RestartAsync();
+            var deadline = DateTime.UtcNow + Wait;
+            while (kubelet.Registrations == registrations || kubelet.Plugin(Resource)?.Devices is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"restart {i + 1}: no re-registration within {Wait.TotalSeconds} s\n{plugin.LogText}");
+                await Task.Delay(10);
+            }
+            times.Add(clock.Elapsed.TotalMilliseconds);
+            Assert.Equal(before.Keys.Order(), kubelet.Plugin(Resource)!.Devices!.Keys.Order());
+        }
+        output.WriteLine($"re-registration after a kubelet restart: max {times.Max():0} ms, median {times.Order().ElementAt(times.Count / 2):0} ms");
+        Assert.False(plugin.HasExited);
+    }
+
+    [Fact]
+    public async Task KubeletAbsentAtStartIsWaitedForWithoutAFloodOfLogs()
+    {
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
+        await plugin.WaitForLogAsync("no kubelet at", Wait);
+        await Task.Delay(2500);
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        Assert.Single(plugin.Log, l => l.Contains("no kubelet at", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task SigtermClosesTheStreamRemovesTheSocketAndExitsZero()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        var plugin = StartPlugin(Backend.Simulated, 1);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource));
+        Assert.True(File.Exists(socket));
+        Assert.Equal(0, await plugin.TerminateAsync(Wait));
+        Assert.False(File.Exists(socket));
+        var deadline = DateTime.UtcNow + Wait;
+        while (!kubelet.Plugin(Resource)!.StreamEnded && DateTime.UtcNow < deadline)
+            await Task.Delay(10);
+        Assert.True(kubelet.Plugin(Resource)!.StreamEnded);
+        await plugin.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ARestartedPluginReadvertisesTheSameIds()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        var first = StartPlugin(Backend.FakeNvml, 2);
+        var before = (await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait)).Keys.Order().ToList();
+        Assert.Equal(0, await first.TerminateAsync(Wait));
+        await first.DisposeAsync();
+        await using var second = StartPlugin(Backend.FakeNvml, 2);
+        var after = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200 && kubelet.Registrations >= 2, Wait);
+        Assert.Equal(before, after.Keys.Order());
+    }
+
+    [Fact]
+    public async Task HealthEventsReachListAndWatchAndRecoveryFollows()
+    {
+        var world = FakeWorld(2);
+        var config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "health:\n  recoveryQuietPeriod: 2s\n");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.FakeNvml, 2, "--config", config);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200 && d.Values.All(x => x.Health == "Healthy"), Wait);
+        var gpu1 = "GPU-00000001-aaaa-bbbb-cccc-000000000001";
+
+        var clock = Stopwatch.StartNew();
+        File.AppendAllText(world, "event gpu=1 type=0x8 data=48\n");
+        var down = await kubelet.WaitForDevicesAsync(Resource, d => d.Values.Any(x => x.Health != "Healthy"), Wait);
+        var reached = clock.Elapsed;
+        output.WriteLine($"XID 48 reached ListAndWatch after {reached.TotalMilliseconds:0} ms");
+        Assert.All(down.Where(kv => kv.Key.EndsWith(gpu1, StringComparison.Ordinal)), kv => Assert.Equal("Unhealthy", kv.Value.Health));
+        Assert.All(down.Where(kv => !kv.Key.EndsWith(gpu1, StringComparison.Ordinal)), kv => Assert.Equal("Healthy", kv.Value.Health));
+        Assert.True(reached < TimeSpan.FromSeconds(3), $"the health change took {reached.TotalMilliseconds:0} ms");
+
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Values.All(x => x.Health == "Healthy"), Wait);
+        output.WriteLine($"recovered {clock.Elapsed.TotalMilliseconds:0} ms after the event (quiet period 2 s)");
+        await plugin.WaitForLogAsync("healthy again", Wait);
+    }
+
+    [Fact]
+    public async Task AConfigChangeIsAppliedLiveAndABadOneIsRejected()
+    {
+        var config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "resources:\n  - name: cnvrg.io/metagpu\n    metaGpus: 100\n    gpus: [\"*\"]\n");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.Simulated, 2, "--config", config);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+
+        File.WriteAllText(config, "resources:\n  - name: cnvrg.io/metagpu\n    metaGpus: 50\n    gpus: [\"*\"]\n");
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+
+        File.WriteAllText(config, "resources:\n  - name: cnvrg.io/metagpu\n    metaGpus: 0\n    gpus: [\"*\"]\n");
+        await plugin.WaitForLogAsync("configuration change rejected", Wait);
+        Assert.Equal(100, kubelet.Plugin(Resource)!.Devices!.Count);
+
+        // A second resource appears with its own socket and registration.
+        File.WriteAllText(config, "resources:\n  - name: cnvrg.io/metagpu\n    metaGpus: 10\n    gpus: [0]\n  - name: example.com/big\n    metaGpus: 4\n    gpus: [1]\n");
+        await kubelet.WaitForDevicesAsync("example.com/big", d => d.Count == 4, Wait);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 10, Wait);
+        Assert.False(plugin.HasExited);
+    }
+
+    [Fact]
+    public async Task AnInvalidConfigStopsTheStartWithTheReason()
+    {
+        var config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "resources:\n  - name: cnvrg.io/metagpu\n    metaGpus: many\n");
+        await using var plugin = StartPlugin(Backend.Simulated, 1, "--config", config);
+        var deadline = DateTime.UtcNow + Wait;
+        while (!plugin.HasExited && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.True(plugin.HasExited);
+        Assert.NotEqual(0, plugin.ExitCode);
+        Assert.Contains("metaGpus", plugin.LogText);
+    }
+
+    [Fact]
+    public async Task ProbeChecksEveryPluginSocketForTheLivenessProbe()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        var plugin = StartPlugin(Backend.Simulated, 1);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var ok = await RunAsync("probe", "--kubelet-dir", _dir);
+        Assert.True(ok.ExitCode == 0, ok.Output);
+        Assert.Contains("SERVING", ok.Output);
+        Assert.Equal(0, await plugin.TerminateAsync(Wait));
+        await plugin.DisposeAsync();
+        var gone = await RunAsync("probe", "--kubelet-dir", _dir);
+        Assert.Equal(1, gone.ExitCode);
+        Assert.Contains("no MetaGPU socket", gone.Output);
+    }
+
+    private async Task<(int ExitCode, string Output)> RunAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo(_binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(Wait);
+        return (p.ExitCode, await stdout + await stderr);
+    }
+}
