@@ -24,7 +24,8 @@ public static class Program
                       [--device-list-strategy envvar|cdi-cri|cdi-annotations]
                       [--resource-name NAME] [--meta-gpus N] [--ignore-xids 48,..] [--unignore-xids 13,..]
                       [--log-format text|json]
-          demo      run the plugin against simulated GPUs and a stand-in kubelet (not built yet)
+          demo      the device plugin on two simulated GPUs with a stand-in kubelet: pods admitted,
+                    a GPU going unhealthy and recovering, in a few seconds   [--verbose]
           gpus      list the GPUs MetaGPU sees, with their processes
                       [-o table|json] [--simulate N|MODELS] [--nvml-library PATH]
           ctl       the in-container CLI, also when invoked as mgctl         (not built yet)
@@ -56,7 +57,8 @@ public static class Program
                 "probe" => Probe(new CommandLine(args.Skip(1))),
                 "gpus" => Gpus(new CommandLine(args.Skip(1))),
                 "start" => Start(new CommandLine(args.Skip(1))),
-                "demo" or "ctl" => NotYet(args[0]),
+                "demo" => Demo(new CommandLine(args.Skip(1), "verbose")),
+                "ctl" => NotYet(args[0]),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }
@@ -171,6 +173,14 @@ public static class Program
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
         return PluginDaemon.RunAsync(backend, options, logging, stop.Token).GetAwaiter().GetResult();
+    }
+
+    private static int Demo(CommandLine cl)
+    {
+        var verbose = cl.Has("verbose");
+        var format = cl.Get("log-format") == "json" ? LogFormat.Json : LogFormat.Text;
+        cl.ThrowIfUnknown();
+        return MetaGpu.DevicePlugin.Demo.DemoRun.RunAsync(Console.Out, verbose ? LogLevel.Information : LogLevel.Error, format).GetAwaiter().GetResult();
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;

@@ -128,7 +128,8 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         }
 
         var response = new ContainerAllocateResponse();
-        var maxMemoryMiB = shape.PerGpu.Aggregate(0UL, (sum, s) => sum + s.Gpu.ShareMemoryMiB * (ulong)s.Count);
+        // Memory in proportion to the share of each GPU (MiB, rounded down once, not per share).
+        var maxMemoryMiB = shape.PerGpu.Aggregate(0UL, (sum, s) => sum + (s.Gpu.MemoryBytes >> 20) * (ulong)s.Count / (ulong)s.Gpu.MetaGpus);
         var shares = string.Join(",", shape.PerGpu.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Gpu.Uuid}={s.Count}/{s.Gpu.MetaGpus}")));
         switch (config.DeviceListStrategy)
         {

@@ -11,6 +11,9 @@ public sealed record PluginDaemonOptions
 
     public string PluginDirectory { get; init; } = DefaultPluginDirectory;
     public string? ConfigPath { get; init; }
+
+    /// <summary>A config given directly (the demo), used instead of the file, the environment and the flags.</summary>
+    public SharingConfig? Config { get; init; }
     public ConfigOverrides Flags { get; init; } = ConfigOverrides.None;
     public Func<string, string?> GetEnvironment { get; init; } = Environment.GetEnvironmentVariable;
     public TimeSpan ConfigPollInterval { get; init; } = TimeSpan.FromSeconds(2);
@@ -42,7 +45,7 @@ public static class PluginDaemon
         SharePlan plan;
         try
         {
-            config = Load(options.ConfigPath);
+            config = options.Config ?? Load(options.ConfigPath);
             inventory = backend.GetInventory();
             plan = SharePlanBuilder.Build(config, inventory);
         }
@@ -73,7 +76,7 @@ public static class PluginDaemon
         using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var healthPump = PumpHealthAsync(monitor, store, stopAll.Token);
 
-        using var watcher = options.ConfigPath is null ? null : new ConfigWatcher(options.ConfigPath, Load,
+        using var watcher = options.ConfigPath is null || options.Config is not null ? null : new ConfigWatcher(options.ConfigPath, Load,
             changed =>
             {
                 try

@@ -2,17 +2,15 @@ using System.Diagnostics;
 
 namespace MetaGpu.Tests.Cli;
 
-/// <summary>Runs the product as a separate process (<c>dotnet metagpu.dll …</c>), as an operator would run the binary.</summary>
+/// <summary>Runs the published native binary as a separate process, as an operator runs it.</summary>
 public static class ProductProcess
 {
-    public static string Dll => Path.Combine(AppContext.BaseDirectory, "metagpu.dll");
-
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     public static async Task<Result> RunAsync(IEnumerable<string> args, IDictionary<string, string?>? env = null, TimeSpan? timeout = null)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Dll);
+        var binary = await MetaGpu.Tests.DevicePlugin.PublishedBinary.PathAsync();
+        var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         foreach (var name in new[] { "METAGPU_NVML_LIBRARY", "METAGPU_SIMULATE", "METAGPU_SYSFS_ROOT", "FAKE_NVML_CONFIG" })

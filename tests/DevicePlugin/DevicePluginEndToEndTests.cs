@@ -114,8 +114,9 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
             Assert.Equal(count.ToString(System.Globalization.CultureInfo.InvariantCulture), response.Envs["METAGPU_REQUEST"]);
             Assert.Equal(Resource, response.Envs["METAGPU_RESOURCE"]);
             Assert.Equal(string.Join(",", ids.Order(StringComparer.Ordinal)), response.Envs["METAGPU_DEVICE_IDS"]);
-            var shareMiB = 40UL * 1024 / 100; // a 40 GiB GPU in 100 shares
-            Assert.Equal((shareMiB * (ulong)count).ToString(System.Globalization.CultureInfo.InvariantCulture), response.Envs["METAGPU_MAX_MEM"]);
+            // A 40 GiB GPU in 100 shares: the limit is the requested fraction of each GPU's memory, in MiB.
+            var expected = gpus.Length == 1 ? 40UL * 1024 * (ulong)count / 100 : 40UL * 1024 + 40UL * 1024 * (ulong)(count - 100) / 100;
+            Assert.Equal(expected.ToString(System.Globalization.CultureInfo.InvariantCulture), response.Envs["METAGPU_MAX_MEM"]);
             output.WriteLine($"{count} -> {response.Envs["METAGPU_SHARES"]}");
         }
         // Every share handed out exactly once.

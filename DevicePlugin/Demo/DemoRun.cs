@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using MetaGpu.DevicePlugin.Config;
+using MetaGpu.Logging;
+using MetaGpu.Nvml;
+using MetaGpu.Proto.DevicePlugin.V1Beta1;
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.DevicePlugin.Demo;
+
+/// <summary>
+/// <c>metagpu demo</c>: the product's own code paths on two simulated GPUs — the plugin daemon with its real
+/// endpoints on real Unix sockets in a temporary directory, a stand-in kubelet admitting pods, a GPU going
+/// unhealthy and recovering — printed as it happens. Leaves nothing behind.
+/// </summary>
+public static class DemoRun
+{
+    private const string Resource = ResourceSharing.DefaultResourceName;
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(10);
+
+    public static async Task<int> RunAsync(TextWriter output, LogLevel logLevel, LogFormat logFormat)
+    {
+        var clock = Stopwatch.StartNew();
+        var directory = Directory.CreateTempSubdirectory("metagpu-demo-").FullName;
+        try
+        {
+            using var backend = SimulatedBackend.Parse("2");
+            using var logs = new ConsoleLog(logFormat, logLevel);
+            var config = SharingConfig.Default with
+            {
+                Health = SharingConfig.Default.Health with { RecoveryQuietPeriod = TimeSpan.FromSeconds(1) },
+                Source = "demo defaults (recovery after 1 s)",
+            };
+            using var stop = new CancellationTokenSource();
+
+            output.WriteLine($"MetaGPU {Program.Version} demo: two simulated GPUs, the real device plugin, a stand-in kubelet.");
+            output.WriteLine($"Plugin directory (temporary): {directory}");
+            output.WriteLine();
+
+            await using var kubelet = new StandInKubelet(directory);
+            var daemon = Task.Run(() => PluginDaemon.RunAsync(backend, new PluginDaemonOptions
+            {
+                PluginDirectory = directory,
+                Config = config,
+                KubeletPollInterval = TimeSpan.FromMilliseconds(100),
+            }, logs, stop.Token));
+
+            var devices = await WaitAsync(kubelet, d => d.Count == 200, "the plugin to register and list its devices").ConfigureAwait(false);
+            var sockets = string.Join(", ", Directory.GetFiles(directory, "*.sock").Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            output.WriteLine($"1. The plugin registered {Resource} with the kubelet; sockets: {sockets}");
+            output.WriteLine($"   ListAndWatch: {devices.Count} meta-devices, {devices.Values.Count(d => d.Health == DeviceList.Healthy)} healthy, e.g. {devices.Keys.Order(StringComparer.Ordinal).First()}");
+            foreach (var gpu in backend.GetInventory().Gpus)
+                output.WriteLine($"   GPU {gpu.Index}: {gpu.Uuid}  {gpu.Name}, {gpu.MemoryTotalBytes >> 20} MiB, NUMA node {gpu.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
+            output.WriteLine();
+
+            output.WriteLine("2. Pods are admitted the way the kubelet does it (GetPreferredAllocation, then Allocate):");
+            var admitted = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+            var rows = new List<string[]> { new[] { "POD", "REQUEST", "GPU", "SHARE", "MEMORY LIMIT", "CONTAINER ENV" } };
+            async Task Admit(string pod, int count, string note)
+            {
+                var (ids, response) = await kubelet.AdmitAsync(Resource, count).ConfigureAwait(false);
+                admitted[pod] = ids;
+                var uuids = response.Envs["NVIDIA_VISIBLE_DEVICES"].Split(',');
+                var index = backend.GetInventory().Gpus.ToDictionary(g => g.Uuid, g => g.Index);
+                var share = string.Join(" + ", response.Envs["METAGPU_SHARES"].Split(',').Select(s =>
+                {
+                    var parts = s.Split('=', '/');
+                    return $"{int.Parse(parts[1], CultureInfo.InvariantCulture) / (double)int.Parse(parts[2], CultureInfo.InvariantCulture):0.##}";
+                }));
+                rows.Add([
+                    pod, $"{count} ({count / 100.0:0.##} GPU)", string.Join("+", uuids.Select(u => index[u].ToString(CultureInfo.InvariantCulture))),
+                    share, $"{response.Envs["METAGPU_MAX_MEM"]} MiB",
+                    $"NVIDIA_VISIBLE_DEVICES={Abbreviate(response.Envs["NVIDIA_VISIBLE_DEVICES"])} METAGPU_MAX_MEM={response.Envs["METAGPU_MAX_MEM"]}",
+                ]);
+                if (note.Length > 0)
+                    rows.Add(["", "", "", "", "", "  " + note]);
+            }
+            await Admit("pod-a", 30, "").ConfigureAwait(false);
+            await Admit("pod-b", 50, "packed next to pod-a: GPU 1 stays whole").ConfigureAwait(false);
+            await Admit("pod-c", 100, "a whole GPU: fits only because pod-a and pod-b were packed").ConfigureAwait(false);
+            output.Write(Table(rows));
+            output.WriteLine("   pod-a and pod-c finish; their meta-devices are free again.");
+            kubelet.Release(Resource, admitted["pod-a"]);
+            kubelet.Release(Resource, admitted["pod-c"]);
+            rows.RemoveRange(1, rows.Count - 1);
+            await Admit("pod-d", 150, "1.5 GPU: one whole GPU plus half of the other, the fewest GPUs possible").ConfigureAwait(false);
+            output.Write(Table(rows));
+            output.WriteLine();
+
+            var bad = backend.Uuids[1];
+            output.WriteLine($"3. GPU 1 reports XID 48 (a double-bit ECC error): every meta-device of it turns Unhealthy.");
+            var before = clock.Elapsed;
+            backend.InjectEvent(new GpuEvent(bad, GpuEventKind.Xid, 48));
+            var down = await WaitAsync(kubelet, d => d.Values.Count(x => x.Health != DeviceList.Healthy) == 100, "GPU 1 to turn unhealthy").ConfigureAwait(false);
+            output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: {down.Values.Count(d => d.Health == DeviceList.Healthy)} healthy, " +
+                $"{down.Values.Count(d => d.Health != DeviceList.Healthy)} unhealthy (all on {Abbreviate(bad)})");
+            before = clock.Elapsed;
+            var up = await WaitAsync(kubelet, d => d.Values.All(x => x.Health == DeviceList.Healthy), "GPU 1 to recover").ConfigureAwait(false);
+            output.WriteLine($"   No new error for the quiet period (1 s in this demo, 2 min by default) and NVML answers again:");
+            output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: all {up.Count} healthy again.");
+            output.WriteLine();
+
+            await stop.CancelAsync().ConfigureAwait(false);
+            var exit = await daemon.ConfigureAwait(false);
+            var left = Directory.GetFiles(directory, "metagpu-*.sock").Length;
+            output.WriteLine($"4. Stopped as on SIGTERM (exit {exit}): ListAndWatch closed, {left} plugin sockets left. Took {clock.Elapsed.TotalSeconds:0.0} s.");
+            return exit;
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or Grpc.Core.RpcException)
+        {
+            Console.Error.WriteLine($"metagpu demo: {e.Message}");
+            return 1;
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyDictionary<string, Device>> WaitAsync(StandInKubelet kubelet, Func<IReadOnlyDictionary<string, Device>, bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Step;
+        while (true)
+        {
+            if (kubelet.Devices(Resource) is { } devices && condition(devices))
+                return devices;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"gave up waiting for {what}");
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+    }
+
+    private static string Abbreviate(string uuids) => string.Join(",", uuids.Split(',').Select(u => u.Length > 13 ? u[..13] + "…" : u));
+
+    private static string Table(List<string[]> rows)
+    {
+        var widths = new int[rows[0].Length];
+        foreach (var r in rows.Where(r => r[0].Length > 0 || r[1].Length > 0))
+        {
+            for (var i = 0; i < r.Length; i++)
+                widths[i] = Math.Max(widths[i], r[i].Length);
+        }
+        var sb = new StringBuilder();
+        foreach (var r in rows)
+        {
+            sb.Append("   ");
+            if (r[0].Length == 0 && r[1].Length == 0)
+            {
+                sb.Append(' ', widths.Take(r.Length - 1).Sum() + 2 * (r.Length - 1)).Append(r[^1].TrimStart()).Append('\n');
+                continue;
+            }
+            for (var i = 0; i < r.Length; i++)
+            {
+                sb.Append(r[i]);
+                if (i < r.Length - 1)
+                    sb.Append(' ', widths[i] - r[i].Length + 2);
+            }
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,24 @@
+namespace MetaGpu.Tests.Cli;
+
+/// <summary><c>metagpu demo</c> as a newcomer runs it: a real run of the plugin, a readable story, exit 0, nothing left behind.</summary>
+public sealed class DemoCommandTests
+{
+    [Fact]
+    public async Task DemoRunsThePluginAndCleansUp()
+    {
+        var before = Directory.GetDirectories(Path.GetTempPath(), "metagpu-demo-*").ToHashSet();
+        var r = await ProductProcess.RunAsync(["demo"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("registered cnvrg.io/metagpu", r.Stdout);
+        Assert.Contains("200 meta-devices, 200 healthy", r.Stdout);
+        Assert.Contains("pod-a  30 (0.3 GPU)", r.Stdout);
+        Assert.Contains("METAGPU_MAX_MEM=12288", r.Stdout);
+        Assert.Contains("pod-d  150 (1.5 GPU)  0+1", r.Stdout);
+        Assert.Contains("100 healthy, 100 unhealthy", r.Stdout);
+        Assert.Contains("all 200 healthy again", r.Stdout);
+        Assert.Contains("0 plugin sockets left", r.Stdout);
+        Assert.Equal("", r.Stderr);
+        var after = Directory.GetDirectories(Path.GetTempPath(), "metagpu-demo-*").ToHashSet();
+        Assert.Subset(before, after);
+    }
+}
