@@ -67,6 +67,12 @@ public static class Program
             Console.Error.WriteLine($"metagpu: {e.Message}\n\n{Usage}");
             return 2;
         }
+        catch (Exception e)
+        {
+            // A bug of ours: say so in one line (the details follow) rather than abort.
+            Console.Error.WriteLine($"metagpu: unexpected error: {e.GetType().Name}: {e.Message}\n{e}");
+            return 1;
+        }
     }
 
     public static string Version =>
