@@ -40,6 +40,13 @@ public sealed class NodeStateStore(NodeState initial)
         return next;
     }
 
+    /// <summary>A task that completes once the state is newer than <paramref name="afterVersion"/>; holds no registration.</summary>
+    public Task WhenChanged(long afterVersion)
+    {
+        lock (_lock)
+            return _current.Version > afterVersion ? Task.CompletedTask : _changed.Task;
+    }
+
     public async Task<NodeState> WaitForChangeAsync(long afterVersion, CancellationToken cancellationToken)
     {
         while (true)

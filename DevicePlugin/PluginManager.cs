@@ -34,14 +34,12 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
         {
             while (!stop.IsCancellationRequested)
             {
+                var seen = state.Current.Version;
                 await ReconcileAsync(stop).ConfigureAwait(false);
-                try
-                {
-                    await state.WaitForChangeAsync(state.Current.Version, stop).WaitAsync(_poll, stop).ConfigureAwait(false);
-                }
-                catch (TimeoutException)
-                {
-                }
+                // Wake on a state change (a config edit adds a resource) or at the next poll, whichever is first.
+                // WhenChanged holds no registration, so polling for hours leaves nothing behind.
+                await Task.WhenAny(state.WhenChanged(seen), Task.Delay(_poll, stop)).ConfigureAwait(false);
+                stop.ThrowIfCancellationRequested();
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
