@@ -82,6 +82,7 @@ public static class PluginDaemon
                 try
                 {
                     var newPlan = SharePlanBuilder.Build(changed, store.Current.Inventory);
+                    monitor.Options = changed.Health.ApplyTo(new GpuHealthOptions());
                     store.Update(s => s with { Config = changed, Plan = newPlan });
                     foreach (var w in changed.Warnings.Concat(newPlan.Warnings))
                         log.LogWarning("{Warning}", w);

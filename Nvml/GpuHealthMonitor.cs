@@ -12,7 +12,7 @@ namespace MetaGpu.Nvml;
 public sealed class GpuHealthMonitor : IDisposable
 {
     private readonly IGpuBackend _backend;
-    private readonly GpuHealthOptions _options;
+    private volatile GpuHealthOptions _options;
     private readonly ILogger? _log;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
@@ -30,6 +30,13 @@ public sealed class GpuHealthMonitor : IDisposable
         _time = time ?? TimeProvider.System;
         var now = _time.GetUtcNow();
         _current = new GpuHealthSnapshot(1, uuids.ToDictionary(u => u, u => new GpuHealth(u, true, null, now), StringComparer.Ordinal));
+    }
+
+    /// <summary>The rules in force; replaced on a config change and used from the next event on.</summary>
+    public GpuHealthOptions Options
+    {
+        get => _options;
+        set => _options = value ?? throw new ArgumentNullException(nameof(value));
     }
 
     public GpuHealthSnapshot Current

@@ -86,3 +86,30 @@ public sealed class SimulatedBackendTests
         Assert.Contains("GPU is lost", e.Message);
     }
 }
+
+/// <summary>Health rules changed while the monitor runs (a config reload) apply to the next event.</summary>
+public sealed class HealthOptionsReloadTests
+{
+    [Fact]
+    public async Task AnXidIgnoredAfterTheChangeNoLongerCounts()
+    {
+        using var b = SimulatedBackend.Parse("1");
+        var fast = new GpuHealthOptions { EventWaitTimeout = TimeSpan.FromMilliseconds(50), RecoveryQuietPeriod = TimeSpan.FromMilliseconds(200) };
+        using var monitor = new GpuHealthMonitor(b, b.Uuids, fast);
+        monitor.Start();
+        await Task.Delay(100);
+        monitor.Options = fast.WithXids(add: [48], remove: null);
+        b.InjectEvent(new GpuEvent(b.Uuids[0], GpuEventKind.Xid, 48));
+        await Task.Delay(400);
+        Assert.True(monitor.Current.IsHealthy(b.Uuids[0]));
+
+        // Back to the defaults: the same XID now marks the GPU unhealthy (with the quiet period long enough to see it).
+        monitor.Options = fast with { RecoveryQuietPeriod = TimeSpan.FromSeconds(30) };
+        var before = monitor.Current.Version;
+        b.InjectEvent(new GpuEvent(b.Uuids[0], GpuEventKind.Xid, 48));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        var s = await monitor.WaitForChangeAsync(before, cts.Token);
+        Assert.False(s.IsHealthy(b.Uuids[0]));
+        Assert.Contains("XID 48", s.Gpus[b.Uuids[0]].Reason);
+    }
+}
