@@ -224,12 +224,46 @@ public sealed class HostileInputTests
         await fx.AssertServesFreshClientAsync();
     }
 
+    private static uint? ReadSetting(byte[] payload, SettingId id)
+    {
+        for (var i = 0; i + 6 <= payload.Length; i += 6)
+        {
+            if (BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i)) == (ushort)id)
+                return BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
+        }
+        return null;
+    }
+
+    internal static async Task WaitForConnectionsAsync(GrpcServer server, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (server.ConnectionCount != count && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        Assert.Equal(count, server.ConnectionCount);
+    }
+}
+
+/// <summary>
+/// Measures the process's managed heap, so it must not share the process with other tests running at the same
+/// time (they allocate megabytes of their own): its collection runs alone.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class HeapMeasurementCollection
+{
+    public const string Name = "HeapMeasurement";
+}
+
+[Collection(HeapMeasurementCollection.Name)]
+public sealed class ConnectionChurnTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+
     [Fact]
     public async Task ThousandConnectionsOpenedAndDroppedLeaveNothingBehind()
     {
         await using var fx = new RawServiceFixture();
         await fx.AssertServesFreshClientAsync();
-        await WaitForConnectionsAsync(fx.Server, 0);
+        await HostileInputTests.WaitForConnectionsAsync(fx.Server, 0);
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
@@ -249,9 +283,9 @@ public sealed class HostileInputTests
                     break;
             }
         }
-        await WaitForConnectionsAsync(fx.Server, 0);
+        await HostileInputTests.WaitForConnectionsAsync(fx.Server, 0);
         await fx.AssertServesFreshClientAsync();
-        await WaitForConnectionsAsync(fx.Server, 0);
+        await HostileInputTests.WaitForConnectionsAsync(fx.Server, 0);
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
@@ -283,21 +317,4 @@ public sealed class HostileInputTests
         await fx.AssertServesFreshClientAsync();
     }
 
-    private static uint? ReadSetting(byte[] payload, SettingId id)
-    {
-        for (var i = 0; i + 6 <= payload.Length; i += 6)
-        {
-            if (BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i)) == (ushort)id)
-                return BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
-        }
-        return null;
-    }
-
-    private static async Task WaitForConnectionsAsync(GrpcServer server, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (server.ConnectionCount != count && DateTime.UtcNow < deadline)
-            await Task.Delay(20);
-        Assert.Equal(count, server.ConnectionCount);
-    }
 }
