@@ -18,6 +18,7 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
     private readonly TimeSpan _poll = pollInterval ?? TimeSpan.FromMilliseconds(200);
     private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
     private DateTime? _kubeletSocketSeen;
+    private long _reconciledVersion = -1;
 
     public string KubeletSocket => Path.Combine(pluginDirectory, KubeletSocketName);
 
@@ -55,17 +56,23 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
 
     private async Task ReconcileAsync(CancellationToken stop)
     {
-        var wanted = state.Current.Plan.Resources.Select(r => r.ResourceName).ToHashSet(StringComparer.Ordinal);
-        foreach (var name in _slots.Keys.Where(n => !wanted.Contains(n)).ToList())
+        // The set of resources changes only with the state; most polls only look at the sockets.
+        var current = state.Current;
+        if (current.Version != _reconciledVersion)
         {
-            log?.LogInformation("resource {Resource} is no longer configured: closing its endpoint", name);
-            await _slots[name].StopAsync().ConfigureAwait(false);
-            _slots.Remove(name);
-        }
-        foreach (var name in wanted)
-        {
-            if (!_slots.ContainsKey(name))
-                _slots[name] = new Slot(name);
+            var wanted = current.Plan.Resources.Select(r => r.ResourceName).ToHashSet(StringComparer.Ordinal);
+            foreach (var name in _slots.Keys.Where(n => !wanted.Contains(n)).ToList())
+            {
+                log?.LogInformation("resource {Resource} is no longer configured: closing its endpoint", name);
+                await _slots[name].StopAsync().ConfigureAwait(false);
+                _slots.Remove(name);
+            }
+            foreach (var name in wanted)
+            {
+                if (!_slots.ContainsKey(name))
+                    _slots[name] = new Slot(name);
+            }
+            _reconciledVersion = current.Version;
         }
 
         // A new kubelet.sock means a new kubelet: it forgot every plugin and deleted every socket.

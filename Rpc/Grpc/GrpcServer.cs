@@ -179,25 +179,8 @@ public sealed class GrpcServer : IAsyncDisposable
             : $"unknown service {service}";
     }
 
-    private static async Task RejectAsync(Http2Stream stream, string httpStatus, StatusCode code, string message)
-    {
-        var fields = new List<HeaderField>
-        {
-            new(":status", httpStatus),
-            new("content-type", GrpcProtocol.ContentType),
-            new("grpc-status", ((int)code).ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            new("grpc-message", GrpcProtocol.PercentEncode(message)),
-        };
-        try
-        {
-            await stream.WriteHeadersAsync(fields, endStream: true).ConfigureAwait(false);
-            if (!stream.IsReadCompleted)
-                stream.Reset(Http2ErrorCode.NoError);
-        }
-        catch (Exception e) when (e is Http2StreamAbortedException or InvalidOperationException)
-        {
-        }
-    }
+    private static Task RejectAsync(Http2Stream stream, string httpStatus, StatusCode code, string message) =>
+        StatusWriter.SendAsync(stream, httpStatus, new Status(code, message), null).AsTask();
 
     /// <summary>
     /// Graceful shutdown: the socket files go at once, every connection gets GOAWAY, in-flight calls may finish

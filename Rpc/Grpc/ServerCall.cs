@@ -102,28 +102,7 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
     {
         if (Interlocked.Exchange(ref _finished, 1) != 0)
             return;
-        var trailers = _responseTrailers;
-        var fields = new List<HeaderField>(4 + (trailers?.Count ?? 0));
-        if (!_headersSent)
-        {
-            fields.Add(new HeaderField(":status", "200"));
-            fields.Add(new HeaderField("content-type", GrpcProtocol.ContentType));
-        }
-        fields.Add(new HeaderField("grpc-status", StatusCodeText((int)status.StatusCode)));
-        if (!string.IsNullOrEmpty(status.Detail))
-            fields.Add(new HeaderField("grpc-message", GrpcProtocol.PercentEncode(status.Detail)));
-        GrpcProtocol.AddMetadata(fields, trailers);
-        try
-        {
-            await _stream.WriteHeadersAsync(fields, endStream: true, flush: true).ConfigureAwait(false);
-            // RFC 9113 8.1: a complete response may cut short a request the client is still sending.
-            if (!_stream.IsReadCompleted)
-                _stream.Reset(Http2ErrorCode.NoError);
-        }
-        catch (Exception e) when (e is Http2StreamAbortedException or InvalidOperationException)
-        {
-            // The client reset the stream or went away: nobody is left to tell.
-        }
+        await StatusWriter.SendAsync(_stream, _headersSent ? null : "200", status, _responseTrailers).ConfigureAwait(false);
     }
 
     private async Task OnDeadlineAsync()
@@ -132,15 +111,6 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
         if (!_stream.IsReadCompleted)
             _stream.Reset(Http2ErrorCode.Cancel);
     }
-
-    private static string StatusCodeText(int code) => code switch
-    {
-        0 => "0",
-        >= 1 and <= 16 => StatusTexts[code],
-        _ => code.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
-
-    private static readonly string[] StatusTexts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"];
 
     public void Dispose()
     {
