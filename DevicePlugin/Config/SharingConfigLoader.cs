@@ -59,7 +59,7 @@ public static class SharingConfigLoader
         {
             metaGpus = ConfigValues.TryParseInt(raw, out var n)
                 ? n
-                : throw new ConfigException(labels.MetaGpus, ConfigValues.MetaGpusNotAnInteger($"'{raw}'"));
+                : throw new ConfigException(labels.MetaGpus, ConfigValues.MetaGpusNotAnInteger(ConfigText.Quote(raw)));
         }
         return new ConfigOverrides(
             Get(labels.Policy), Get(labels.Spanning), Get(labels.DeviceListStrategy), Get(labels.ResourceName), metaGpus,
