@@ -33,7 +33,7 @@ internal sealed class ConfigChoice<T>(params (string Name, T Value)[] items) whe
     }
 
     /// <summary>The error phrase for a value that is none of them.</summary>
-    public string NotOneOf(string raw) => $"'{raw}' is not one of {Allowed}";
+    public string NotOneOf(string raw) => $"{ConfigText.Quote(raw)} is not one of {Allowed}";
 }
 
 /// <summary>The choices of the sharing config.</summary>

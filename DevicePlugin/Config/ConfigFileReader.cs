@@ -42,7 +42,7 @@ internal static class ConfigFileReader
         {
             var raw = context.Scalar(version, "version", Version);
             if (raw != Version)
-                throw context.Invalid(version, "version", $"'{raw}' is not supported (only {Version})");
+                throw context.Invalid(version, "version", $"{ConfigText.Quote(raw)} is not supported (only {Version})");
         }
 
         var config = new SharingConfig { Resources = ReadResources(context, top), Source = source };
@@ -62,27 +62,30 @@ internal static class ConfigFileReader
         return config with { Warnings = context.Warnings };
     }
 
-    /// <summary>The one document's root node; null when the file holds none (empty, or only comments).</summary>
+    /// <summary>
+    /// The one document's root node; null when the file holds none (empty, or only comments). The events go through
+    /// <see cref="BoundedParser"/> on their way into the representation model, so the limits hold before it builds anything.
+    /// </summary>
     private static YamlNode? LoadRoot(string yaml, string source)
     {
+        if (yaml.Length > ConfigLimits.MaxFileBytes || System.Text.Encoding.UTF8.GetByteCount(yaml) > ConfigLimits.MaxFileBytes)
+            throw new ConfigException(source, $"the text is larger than {ConfigLimits.MaxFileText}, the most a config file may be");
         var stream = new YamlStream();
         try
         {
-            stream.Load(new StringReader(yaml));
+            stream.Load(new BoundedParser(source, new StringReader(yaml)));
         }
         catch (YamlException e)
         {
-            var message = $"invalid YAML at column {e.Start.Column}: {e.Message}";
+            var message = $"invalid YAML at column {e.Start.Column}: {ConfigText.LibraryMessage(e.Message)}";
             throw e.Start.Line > 0 ? new ConfigException(source, (int)Math.Min(e.Start.Line, int.MaxValue), message) : new ConfigException(source, message, e);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or FormatException or OverflowException)
         {
             // The parser has a few inputs it fails on without a YamlException (e.g. "[&a" then a line break); still the
             // file's fault, so still a ConfigException, if without a position.
-            throw new ConfigException(source, $"invalid YAML ({e.GetType().Name}: {e.Message})", e);
+            throw new ConfigException(source, $"invalid YAML ({e.GetType().Name}: {ConfigText.LibraryMessage(e.Message)})", e);
         }
-        if (stream.Documents.Count > 1)
-            throw new ConfigException(source, YamlContext.LineOf(stream.Documents[1].RootNode), "only one YAML document is allowed (found a second after ---)");
         return stream.Documents.Count == 0 ? null : stream.Documents[0].RootNode;
     }
 

@@ -27,12 +27,15 @@ internal static class ConfigValues
     public static bool TryParseXid(string raw, out ulong xid) =>
         ulong.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out xid);
 
-    public static string NotAnXid(string raw) => $"'{raw}' is not an XID (a non-negative integer)";
+    public static string NotAnXid(string raw) => $"{ConfigText.Quote(raw)} is not an XID (a non-negative integer)";
 
     public static string? CheckResourceName(string name) =>
-        ResourceNames.IsValid(name, out var why) ? null : $"'{name}' is not a valid extended resource name: {why}";
+        ResourceNames.IsValid(name, out var why) ? null : $"{ConfigText.Quote(name)} is not a valid extended resource name: {why}";
 
-    public static string NotADuration(string raw) => $"'{raw}' is not a duration ({GoDuration.Examples})";
+    public static string NotADuration(string raw) => $"{ConfigText.Quote(raw)} is not a duration ({GoDuration.Examples})";
+
+    /// <summary>NVML's longest UUID: its buffer, <c>NVML_DEVICE_UUID_V2_BUFFER_SIZE</c>, is 96 bytes with the NUL.</summary>
+    private const int MaxUuidLength = 95;
 
     /// <summary>
     /// A <c>gpus</c> entry in its canonical form: <c>"*"</c>, a UUID as written, or an index without leading zeros
@@ -45,7 +48,7 @@ internal static class ConfigValues
         if (raw == ResourceSharing.AllGpus)
             return true;
         if ((raw.StartsWith("GPU-", StringComparison.Ordinal) || raw.StartsWith("MIG-", StringComparison.Ordinal))
-            && raw.Length > 4 && IsPrintableWord(raw))
+            && raw.Length is > 4 and <= MaxUuidLength && IsPrintableWord(raw))
         {
             kind = GpuEntryKind.Uuid;
             return true;
@@ -70,7 +73,7 @@ internal static class ConfigValues
     }
 
     public static string NotAGpu(string raw) =>
-        $"'{raw}' is not \"*\", a GPU UUID (GPU-…, MIG-…) or a GPU index (0, 1, …)";
+        $"{ConfigText.Quote(raw)} is not \"*\", a GPU UUID (GPU-…, MIG-…) or a GPU index (0, 1, …)";
 
     /// <summary>Comma-separated XIDs from a flag or variable; empty means an empty list.</summary>
     public static bool TryParseXidList(string raw, out List<ulong> xids, out string? error)

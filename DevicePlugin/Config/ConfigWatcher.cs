@@ -4,7 +4,9 @@ namespace MetaGpu.DevicePlugin.Config;
 /// Reloads the config when its file's content changes. It polls the bytes rather than using a FileSystemWatcher
 /// because a ConfigMap volume updates by swapping a <c>..data</c> symlink to a new directory, which a watch on the
 /// file itself never sees. A change to a valid file calls <c>onChange</c> once; a change to an invalid, unreadable or
-/// missing file calls <c>onError</c> once for that content, and the caller keeps the config it has.
+/// missing file calls <c>onError</c> once for that content, and the caller keeps the config it has. Whatever goes wrong
+/// in one poll is reported (once per distinct error) and the next poll runs: the watcher never ends by itself. Reads go
+/// through <see cref="ConfigFile"/>, so a FIFO, a device or a huge file cannot block it or grow the process.
 /// </summary>
 public sealed class ConfigWatcher : IDisposable
 {
@@ -24,6 +26,9 @@ public sealed class ConfigWatcher : IDisposable
     private FileState _last;
     private int _callbackThread = -1;
     private int _disposed;
+
+    /// <summary>The message of the last poll that failed outside the file's own errors, so it is reported once.</summary>
+    private string? _lastFailure;
 
     /// <param name="path">The config file (for a ConfigMap, the path through the <c>..data</c> symlink).</param>
     /// <param name="load">The caller's loader, called with <paramref name="path"/>, so the overrides are applied again.</param>
@@ -58,9 +63,25 @@ public sealed class ConfigWatcher : IDisposable
             {
                 return;
             }
-            Poll();
+            try
+            {
+                Poll();
+                _lastFailure = null;
+            }
+            catch (Exception e)
+            {
+                // Poll reports what goes wrong with the file; this is anything else. It is one failed poll, never the
+                // end of the watcher, which would leave the config frozen without a word.
+                if (e.Message != _lastFailure)
+                {
+                    _lastFailure = e.Message;
+                    Report(new ConfigException(_path, $"checking the config file failed ({e.GetType().Name}: {ConfigText.LibraryMessage(e.Message)}){KeepingSuffix}", e));
+                }
+            }
         }
     }
+
+    private const string KeepingSuffix = "; keeping the last good config";
 
     /// <summary>One look at the file (the loop's step; tests call it directly to avoid timing).</summary>
     internal void Poll()
@@ -136,7 +157,10 @@ public sealed class ConfigWatcher : IDisposable
         _stop.Dispose();
     }
 
-    /// <summary>The file's bytes, or why there are none. Config files are small, so the bytes themselves are compared.</summary>
+    /// <summary>
+    /// The file's bytes, or why there are none. Config files are small (at most <see cref="ConfigLimits.MaxFileBytes"/>
+    /// are read), so the bytes themselves are compared.
+    /// </summary>
     private sealed class FileState(byte[]? content, Exception? error)
     {
         public byte[]? Content { get; } = content;
@@ -147,11 +171,13 @@ public sealed class ConfigWatcher : IDisposable
         {
             try
             {
-                return new FileState(File.ReadAllBytes(path), null);
+                return ConfigFile.TryRead(path, out var bytes, out var problem)
+                    ? new FileState(bytes, null)
+                    : new FileState(null, new ConfigException(path, problem + KeepingSuffix));
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e)
             {
-                return new FileState(null, SharingConfigLoader.ReadError(path, e, "; keeping the last good config"));
+                return new FileState(null, new ConfigException(path, $"cannot read the config file ({e.GetType().Name}){KeepingSuffix}", e));
             }
         }
 

@@ -38,7 +38,7 @@ public static class ResourceNames
         if (domain.Length > MaxDomainLength)
             return $"the domain is longer than {MaxDomainLength} characters";
         if (!IsDnsSubdomain(domain))
-            return $"the domain '{domain}' is not a lowercase DNS subdomain (dot-separated labels of a-z, 0-9 and '-', each starting and ending with a letter or digit, at most 63 characters)";
+            return $"the domain {ConfigText.Quote(domain)} is not a lowercase DNS subdomain (dot-separated labels of a-z, 0-9 and '-', each starting and ending with a letter or digit, at most 63 characters)";
         // The kubelet takes any name containing "kubernetes.io/" as one of Kubernetes' own resources.
         if (domain.EndsWith("kubernetes.io", StringComparison.Ordinal))
             return "the kubernetes.io domain and its subdomains are reserved for Kubernetes' own resources";

@@ -21,7 +21,7 @@ internal sealed class ResourceTable(YamlContext context)
         if (ConfigValues.CheckResourceName(name) is { } why)
             throw context.Invalid(node, field, why);
         if (_names.TryGetValue(name, out var line))
-            throw context.Invalid(node, field, $"'{name}' is already used by the resource on line {line}");
+            throw context.Invalid(node, field, $"{ConfigText.Quote(name)} is already used by the resource on line {line}");
         _names[name] = YamlContext.LineOf(node);
     }
 
@@ -51,10 +51,10 @@ internal sealed class ResourceTable(YamlContext context)
         if (_gpus.TryGetValue(key, out var first))
         {
             throw context.Invalid(entry, field, first.Resource == resource
-                ? $"'{raw}' is listed twice (also on line {first.Line})"
+                ? $"{ConfigText.Quote(raw)} is listed twice (also on line {first.Line})"
                 : kind == GpuEntryKind.All
                     ? $"'*' is already used by {first.Resource} (line {first.Line}); only one resource can take the GPUs no other resource names (a resource without {field} takes \"*\")"
-                    : $"'{raw}' is already given to {first.Resource} (line {first.Line}); a GPU belongs to one resource");
+                    : $"{ConfigText.Quote(raw)} is already given to {first.Resource} (line {first.Line}); a GPU belongs to one resource");
         }
         _gpus[key] = (resource, YamlContext.LineOf(entry));
         return gpu;

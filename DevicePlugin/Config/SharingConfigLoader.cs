@@ -16,34 +16,20 @@ public static class SharingConfigLoader
     /// <summary>A config file's text; <paramref name="sourceName"/> (e.g. the path) begins every error and warning.</summary>
     public static SharingConfig Parse(string yaml, string sourceName) => ConfigFileReader.Read(yaml, sourceName);
 
-    /// <summary>The config in the file at <paramref name="path"/>; no path means <see cref="SharingConfig.Default"/>.</summary>
+    /// <summary>
+    /// The config in the file at <paramref name="path"/>; no path means <see cref="SharingConfig.Default"/>. Only a regular
+    /// file within <see cref="ConfigLimits"/> is read, and the read never blocks (see <see cref="ConfigFile"/>).
+    /// </summary>
     public static SharingConfig Load(string? path)
     {
         if (path is null)
             return SharingConfig.Default;
         if (path.Length == 0)
             throw new ConfigException("config file", "the path is empty");
-        if (Directory.Exists(path))
-            throw new ConfigException(path, "is a directory; give the path of the file in it (e.g. .../config.yaml)");
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw ReadError(path, e, "");
-        }
-        return Parse(text, path);
+        if (!ConfigFile.TryRead(path, out var bytes, out var problem))
+            throw new ConfigException(path, problem!);
+        return Parse(ConfigFile.Decode(bytes), path);
     }
-
-    /// <summary>Why a config file could not be read, in words (the runtime's own messages are resource keys in the native binary).</summary>
-    internal static ConfigException ReadError(string path, Exception e, string suffix) => e switch
-    {
-        FileNotFoundException or DirectoryNotFoundException => new ConfigException(path, "the config file does not exist" + suffix, e),
-        UnauthorizedAccessException => new ConfigException(path, "cannot read the config file: permission denied" + suffix, e),
-        _ => new ConfigException(path, $"cannot read the config file: {e.Message}{suffix}", e),
-    };
 
     /// <summary>
     /// The <c>METAGPU_*</c> overrides. A variable set to an empty string counts as not set, as Kubernetes manifests
@@ -59,7 +45,7 @@ public static class SharingConfigLoader
         {
             metaGpus = ConfigValues.TryParseInt(raw, out var n)
                 ? n
-                : throw new ConfigException(labels.MetaGpus, ConfigValues.MetaGpusNotAnInteger($"'{raw}'"));
+                : throw new ConfigException(labels.MetaGpus, ConfigValues.MetaGpusNotAnInteger(ConfigText.Quote(raw)));
         }
         return new ConfigOverrides(
             Get(labels.Policy), Get(labels.Spanning), Get(labels.DeviceListStrategy), Get(labels.ResourceName), metaGpus,

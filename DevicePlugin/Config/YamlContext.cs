@@ -27,17 +27,13 @@ internal sealed class YamlContext(string source)
     public static bool IsNull(YamlNode node) =>
         node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any, Value: null or "" or "~" or "null" or "Null" or "NULL" };
 
-    /// <summary>How much of a wrong value an error repeats: enough to find it, not a whole pasted blob.</summary>
-    private const int MaxQuoted = 80;
-
     /// <summary>What a node is, for "(got …)": the value itself when it is a scalar.</summary>
     public static string Describe(YamlNode node) => node switch
     {
         YamlMappingNode => "a mapping",
         YamlSequenceNode => "a list",
         _ when IsNull(node) => "nothing",
-        YamlScalarNode { Value: { Length: > MaxQuoted } v } => $"'{v[..MaxQuoted]}…'",
-        YamlScalarNode s => $"'{s.Value}'",
+        YamlScalarNode s => ConfigText.Quote(s.Value),
         _ => node.NodeType.ToString(),
     };
 
@@ -77,7 +73,7 @@ internal sealed class YamlContext(string source)
     {
         var raw = Scalar(node, field, $"an integer {ResourceSharing.MinMetaGpus}..{ResourceSharing.MaxMetaGpus}");
         if (!ConfigValues.TryParseInt(raw, out var value))
-            throw Invalid(node, field, ConfigValues.MetaGpusNotAnInteger($"'{raw}'"));
+            throw Invalid(node, field, ConfigValues.MetaGpusNotAnInteger(ConfigText.Quote(raw)));
         return ConfigValues.CheckMetaGpus(value) is { } why ? throw Invalid(node, field, why) : value;
     }
 }

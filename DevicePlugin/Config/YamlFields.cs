@@ -31,7 +31,7 @@ internal sealed class YamlFields
                 continue;
             }
             if (!allowed.Contains(key))
-                throw context.Error(keyNode, $"unknown key '{key}' in {where} (allowed: {allowedText ?? string.Join(", ", allowed)})");
+                throw context.Error(keyNode, $"unknown key {ConfigText.Quote(key)} in {where} (allowed: {allowedText ?? string.Join(", ", allowed)})");
             fields._entries[key] = (keyNode, value);
         }
         return fields;

@@ -8,6 +8,7 @@ namespace MetaGpu.Tests.DevicePlugin.Config;
 /// The watcher on real files. Most tests step it by hand (<c>Poll</c>) with an interval it never reaches, so they do
 /// not depend on timing; one checks that the loop really polls.
 /// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class ConfigWatcherTests : IDisposable
 {
     private static readonly TimeSpan Never = TimeSpan.FromHours(1);
@@ -223,6 +224,70 @@ public sealed class ConfigWatcherTests : IDisposable
         File.WriteAllText(path, Yaml(20));
 
         await disposed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Theory]
+    [InlineData(BadConfigFiles.Kind.Nested)]
+    [InlineData(BadConfigFiles.Kind.TooLarge)]
+    [InlineData(BadConfigFiles.Kind.ShadowLike)]
+    [InlineData(BadConfigFiles.Kind.Directory)]
+    [InlineData(BadConfigFiles.Kind.Fifo)]
+    [InlineData(BadConfigFiles.Kind.DevZero)]
+    [InlineData(BadConfigFiles.Kind.DevUrandom)]
+    [InlineData(BadConfigFiles.Kind.Unreadable)]
+    public async Task EachBadPathIsReportedOnceAndTheNextValidEditApplies(BadConfigFiles.Kind kind)
+    {
+        var path = _dir.Write(Yaml(10));
+        using var watcher = Watch(path);
+
+        BadConfigFiles.Put(kind, path);
+        if (kind == BadConfigFiles.Kind.Unreadable && IsReadable(path))
+            return; // root reads mode 000; BadConfigFileProcessTests checks this case with the capability dropped
+        // On another thread, so that a read that blocks (the FIFO did) fails the test instead of hanging it.
+        await Task.Run(() => { watcher.Poll(); watcher.Poll(); watcher.Poll(); }).WaitAsync(TimeSpan.FromSeconds(20));
+
+        var error = Assert.IsType<ConfigException>(Assert.Single(_errors));
+        Assert.StartsWith(path, error.Message, StringComparison.Ordinal);
+        Assert.Contains(BadConfigFiles.Expected(kind), error.Message);
+        Assert.DoesNotContain("$6$", error.Message);
+        Assert.Empty(_changes);
+
+        BadConfigFiles.PutValid(path, Yaml(20));
+        watcher.Poll();
+        Assert.Equal(20, Assert.Single(_changes).Resources[0].MetaGpus);
+        Assert.Single(_errors);
+    }
+
+    [Theory]
+    [InlineData(BadConfigFiles.Kind.DevZero)]
+    [InlineData(BadConfigFiles.Kind.Fifo)]
+    [InlineData(BadConfigFiles.Kind.Nested)]
+    public async Task TheLoopKeepsPollingAfterABadPath(BadConfigFiles.Kind kind)
+    {
+        var path = _dir.Write(Yaml(10));
+        var changed = new TaskCompletionSource<SharingConfig>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var failed = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var watcher = new ConfigWatcher(path, p => SharingConfigLoader.Load(p), c => changed.TrySetResult(c), e => failed.TrySetResult(e),
+            TimeSpan.FromMilliseconds(20));
+
+        BadConfigFiles.Put(kind, path);
+        Assert.Contains(BadConfigFiles.Expected(kind), (await failed.Task.WaitAsync(TimeSpan.FromSeconds(20))).Message);
+        BadConfigFiles.PutValid(path, Yaml(30));
+
+        Assert.Equal(30, (await changed.Task.WaitAsync(TimeSpan.FromSeconds(20))).Resources[0].MetaGpus);
+    }
+
+    private static bool IsReadable(string path)
+    {
+        try
+        {
+            File.ReadAllBytes(path);
+            return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     [Fact]

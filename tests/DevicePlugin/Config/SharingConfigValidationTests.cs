@@ -50,7 +50,7 @@ public sealed class SharingConfigValidationTests
     {
         var message = TempConfig.LoadError($"allocation: {new string('x', 500)}\n");
 
-        Assert.Equal($"config.yaml line 1: allocation must be a mapping of settings (got '{new string('x', 80)}…')", message);
+        Assert.Equal($"config.yaml line 1: allocation must be a mapping of settings (got '{new string('x', 40)}…')", message);
     }
 
     [Theory]
@@ -90,7 +90,7 @@ public sealed class SharingConfigValidationTests
     public void OverlongNamesAreRefused()
     {
         var longName = "example.com/" + new string('g', 64);
-        Assert.Equal($"config.yaml line 2: name: '{longName}' is not a valid extended resource name: the name after '/' is longer than 63 characters",
+        Assert.Equal($"config.yaml line 2: name: '{longName[..40]}…' is not a valid extended resource name: the name after '/' is longer than 63 characters",
             TempConfig.LoadError($"resources:\n  - name: {longName}\n"));
         var longLabel = new string('a', 64) + ".com/gpu";
         Assert.Contains("is not a lowercase DNS subdomain", TempConfig.LoadError($"resources:\n  - name: {longLabel}\n"));
@@ -195,9 +195,8 @@ public sealed class SharingConfigValidationTests
     [Theory]
     [InlineData("resources: [\n", "config.yaml line 2: invalid YAML at column 1: While parsing a node, did not find expected node content.")]
     [InlineData("policy: a: b\n", "config.yaml line 1: invalid YAML at column 10: While scanning a plain scalar value, found invalid mapping.")]
-    [InlineData("version: v1\nversion: v1\n", "config.yaml line 2: invalid YAML at column 1: Duplicate key version")]
+    [InlineData("version: v1\nversion: v1\n", "config.yaml line 2: invalid YAML at column 1: Duplicate key 'version'")]
     [InlineData("resources:\n  - name: \"a.io/x\\q\"\n", "config.yaml line 2: invalid YAML at column 11: While scanning a quoted scalar, found unknown escape character.")]
-    [InlineData("resources: *nothing\n", "config.yaml line 1: invalid YAML at column 1: The anchor 'nothing' does not exists")]
     public void InvalidYamlIsReportedWithLineAndColumn(string yaml, string expected) => AssertError(yaml, expected);
 
     [Fact]
@@ -211,7 +210,7 @@ public sealed class SharingConfigValidationTests
 
     [Fact]
     public void OnlyOneDocument() =>
-        AssertError("version: v1\n---\nversion: v1\n", "config.yaml line 3: only one YAML document is allowed (found a second after ---)");
+        AssertError("version: v1\n---\nversion: v1\n", "config.yaml line 2: only one YAML document is allowed (found a second after ---)");
 
     [Fact]
     public void DeviceSharingAndResourcesDoNotMix() =>
