@@ -19,7 +19,12 @@ public static class GpuBackendSettings
         catch (FormatException e)
         {
             // The parser's words start with "--simulate"; say which of the two sources it was.
-            var message = e.Message.StartsWith("--simulate", StringComparison.Ordinal) ? e.Message["--simulate".Length..].TrimStart(' ', ':') : e.Message;
+            var message = e.Message;
+            foreach (var echo in new[] { "--simulate", simulated.Value ?? "" })
+            {
+                if (echo.Length > 0 && message.StartsWith(echo, StringComparison.Ordinal))
+                    message = message[echo.Length..].TrimStart(' ', ':');
+            }
             throw simulated.Invalid(message);
         }
         catch (NvmlLibraryNotFoundException e)

@@ -146,6 +146,20 @@ public sealed class CommandLineTests
     }
 
     [Theory]
+    [InlineData("--simulate", "99", null, "--simulate: the GPU count must be 1..64")]
+    [InlineData(null, null, "99", "METAGPU_SIMULATE=99: the GPU count must be 1..64")]
+    [InlineData(null, null, "2xB200", "METAGPU_SIMULATE=2xB200: unknown GPU model 'B200'")]
+    public async Task SimulateErrorsNameTheirSourceOnce(string? flag, string? value, string? variable, string expected)
+    {
+        var args = new List<string> { "gpus" };
+        if (flag is not null)
+            args.AddRange([flag, value!]);
+        var r = await ProductProcess.RunAsync(args, new Dictionary<string, string?> { ["METAGPU_SIMULATE"] = variable });
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("metagpu gpus: " + expected, r.Stderr);
+    }
+
+    [Theory]
     [InlineData("1m30s")]
     [InlineData("1.5s")]
     [InlineData("500ms")]
