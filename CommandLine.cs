@@ -1,84 +1,109 @@
+using ConsoleAppFramework;
+using MetaGpu.Cli;
+using MetaGpu.Logging;
+
 namespace MetaGpu;
 
 /// <summary>
-/// The options after a command: <c>--name value</c>, <c>--name=value</c> and bare <c>--switch</c>. Unknown options
-/// are errors that name the option, so a typo never passes silently.
+/// Runs one command line: picks the command, answers <c>--help</c>/<c>-h</c> (the options ConsoleAppFramework generates
+/// from the command's parameters, then the command's own notes: environment, signals, exit codes), and turns every
+/// parse failure into a usage error, exit 2. The parsing itself is ConsoleAppFramework's, generated at build time.
 /// </summary>
-public sealed class CommandLine
+public static class CommandLine
 {
-    private readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    /// <summary>The overview's closing lines, after the list of commands.</summary>
+    private static readonly string OverviewNotes = $"""
+        Run 'metagpu <command> --help' for a command's options, environment variables and exit codes.
+        Invoked as mgctl, the binary is 'metagpu ctl'.
 
-    /// <summary>Short forms accepted for long options, e.g. <c>-o</c> for <c>--output</c>.</summary>
-    private static readonly Dictionary<string, string> Aliases = new(StringComparer.Ordinal) { ["-o"] = "--output" };
+        {ExitCodes.Help(
+            (ExitCodes.Ok, "done"),
+            (ExitCodes.Failure, "failed (the message says why)"),
+            (ExitCodes.Usage, "usage: unknown command or option, stray argument, invalid value"),
+            (ExitCodes.NotBuilt, "not built yet in this version"),
+            (ExitCodes.NoNvml, "no NVML library"))}
+        """;
 
-    public CommandLine(IEnumerable<string> args, params string[] switches)
+    /// <param name="args">The process's arguments.</param>
+    /// <param name="commands">Every command, by name.</param>
+    /// <param name="parse">ConsoleAppFramework's generated entry: parses and runs the command in its arguments.</param>
+    public static int Run(string[] args, IReadOnlyList<CommandInfo> commands, Action<string[]> parse)
     {
-        using var e = args.GetEnumerator();
-        while (e.MoveNext())
+        if (args.Length == 0)
         {
-            var arg = Aliases.TryGetValue(e.Current, out var alias) ? alias : e.Current;
-            if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length == 2)
+            ShowHelp(["--help"], OverviewNotes, parse, Console.Error);
+            return ExitCodes.Usage;
+        }
+        if (args[0] is "-h" or "--help" or "help")
+        {
+            ShowHelp(["--help"], OverviewNotes, parse, Console.Out);
+            return ExitCodes.Ok;
+        }
+        var name = args[0] == "--version" ? VersionCommand.Info.Name : args[0];
+        var command = commands.FirstOrDefault(c => c.Name == name);
+        if (command is null)
+        {
+            Console.Error.WriteLine($"metagpu: unknown command '{Shorten(args[0])}'\n");
+            ShowHelp(["--help"], OverviewNotes, parse, Console.Error);
+            return ExitCodes.Usage;
+        }
+
+        var options = SplitEquals(args.AsSpan(1));
+        if (options.Contains("-h") || options.Contains("--help"))
+        {
+            ShowHelp([command.Name, "--help"], command.Notes, parse, Console.Out);
+            return ExitCodes.Ok;
+        }
+
+        CommandErrors.Format = command.HasLogFormat ? ChosenLogFormat(options) : LogFormat.Text;
+        // The generated parser reports what it cannot parse here (and sets exit code 1); the commands' own errors
+        // never reach it, CommandErrors.Guard has them.
+        string? parseError = null;
+        ConsoleApp.LogError = message => parseError ??= message ?? "";
+        Environment.ExitCode = 0;
+        parse([command.Name, .. options]);
+        return parseError is null ? Environment.ExitCode : CommandErrors.Usage(command.Name, parseError);
+    }
+
+    /// <summary><c>--name=value</c> as <c>--name value</c>, the form the generated parser reads.</summary>
+    private static List<string> SplitEquals(ReadOnlySpan<string> args)
+    {
+        var result = new List<string>(args.Length);
+        foreach (var a in args)
+        {
+            var eq = a.IndexOf('=');
+            if (a.StartsWith("--", StringComparison.Ordinal) && eq > 2)
             {
-                Positional.Add(arg);
-                continue;
-            }
-            var eq = arg.IndexOf('=');
-            if (eq > 0)
-            {
-                _options[arg[2..eq]] = arg[(eq + 1)..];
-            }
-            else if (switches.Contains(arg[2..]))
-            {
-                _options[arg[2..]] = null;
+                result.Add(a[..eq]);
+                result.Add(a[(eq + 1)..]);
             }
             else
             {
-                if (!e.MoveNext())
-                    throw new UsageException($"option {arg} needs a value");
-                _options[arg[2..]] = e.Current;
+                result.Add(a);
             }
         }
+        return result;
     }
 
-    public List<string> Positional { get; } = [];
-
-    public string? Get(string name)
+    /// <summary>
+    /// The log format the command will use, known before it is parsed, so that even a parse error comes out as a JSON
+    /// event when JSON was asked for. An invalid one is reported by the command itself, in text.
+    /// </summary>
+    private static LogFormat ChosenLogFormat(List<string> options)
     {
-        _used.Add(name);
-        return _options.TryGetValue(name, out var v) ? v : null;
+        var at = options.LastIndexOf("--log-format");
+        var raw = at >= 0 && at + 1 < options.Count ? options[at + 1] : Environment.GetEnvironmentVariable(LogFormats.Variable);
+        return LogFormats.TryParse(raw, out var format) ? format : LogFormat.Text;
     }
 
-    public bool Has(string name)
+    private static void ShowHelp(string[] helpArgs, string notes, Action<string[]> parse, TextWriter to)
     {
-        _used.Add(name);
-        return _options.ContainsKey(name);
+        // The generated help says "Usage: start [options...]": put the program's name in.
+        ConsoleApp.Log = text => to.WriteLine(text.StartsWith("Usage: ", StringComparison.Ordinal) ? "Usage: metagpu " + text["Usage: ".Length..] : text);
+        parse(helpArgs);
+        to.WriteLine();
+        to.Write(notes.TrimEnd() + "\n");
     }
 
-    public string Require(string name) => Get(name) ?? throw new UsageException($"option --{name} is required");
-
-    public TimeSpan GetDuration(string name, TimeSpan fallback)
-    {
-        var raw = Get(name);
-        if (raw is null)
-            return fallback;
-        if (raw.EndsWith("ms", StringComparison.Ordinal) && double.TryParse(raw[..^2], System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms >= 0)
-            return TimeSpan.FromMilliseconds(ms);
-        if (raw.EndsWith('s') && double.TryParse(raw[..^1], System.Globalization.CultureInfo.InvariantCulture, out var s) && s >= 0)
-            return TimeSpan.FromSeconds(s);
-        throw new UsageException($"option --{name}: '{raw}' is not a duration (use e.g. 500ms or 2s)");
-    }
-
-    /// <summary>Fails on options nobody asked for.</summary>
-    public void ThrowIfUnknown()
-    {
-        foreach (var name in _options.Keys)
-        {
-            if (!_used.Contains(name))
-                throw new UsageException($"unknown option --{name}");
-        }
-    }
+    private static string Shorten(string s) => s.Length > 40 ? s[..40] + "…" : s;
 }
-
-/// <summary>A mistake on the command line: printed with the usage, exit code 2.</summary>
-public sealed class UsageException(string message) : Exception(message);

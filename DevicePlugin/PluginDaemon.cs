@@ -65,8 +65,7 @@ public static class PluginDaemon
             log.LogWarning("GPU {Index} ({Uuid}) is unavailable and not advertised: {Reason}", u.Index, u.Uuid, u.Reason);
         log.LogInformation("metagpu {Version}: {Gpus} GPU(s) through {Backend}, driver {Driver}, CUDA {Cuda}; config from {Source}",
             Program.Version, inventory.Gpus.Count, backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, config.Source);
-        foreach (var r in plan.Resources)
-            log.LogInformation("resource {Resource}: {Devices} meta-devices on {Gpus} GPU(s)", r.ResourceName, r.Devices().Count(), r.Gpus.Count);
+        LogEffectiveConfig(log, "effective configuration", config, plan);
 
         var healthOptions = config.Health.ApplyTo(new GpuHealthOptions());
         using var monitor = new GpuHealthMonitor(backend, inventory.Gpus.Select(g => g.Uuid), healthOptions, logs.CreateLogger("metagpu.health"));
@@ -86,7 +85,7 @@ public static class PluginDaemon
                     store.Update(s => s with { Config = changed, Plan = newPlan });
                     foreach (var w in changed.Warnings.Concat(newPlan.Warnings))
                         log.LogWarning("{Warning}", w);
-                    log.LogInformation("configuration change applied: {Resources}", string.Join(", ", newPlan.Resources.Select(r => $"{r.ResourceName} ({r.Devices().Count()} devices)")));
+                    LogEffectiveConfig(log, "configuration change applied; effective configuration", changed, newPlan);
                 }
                 catch (ConfigException e)
                 {
@@ -109,6 +108,29 @@ public static class PluginDaemon
         log.LogInformation("stopped: streams closed, sockets removed");
         return 0;
     }
+
+    /// <summary>
+    /// What is in force, in one event, so an operator sees from the log alone what the flags, the environment and the
+    /// file added up to: the choices, the XIDs that do not count against a GPU, and which GPUs each resource took.
+    /// </summary>
+    private static void LogEffectiveConfig(ILogger log, string what, SharingConfig config, SharePlan plan)
+    {
+        var ignored = config.Health.ApplyTo(new GpuHealthOptions()).IgnoredXids.Order();
+        var resources = string.Join("; ", plan.Resources.Select(r =>
+            $"{r.ResourceName} = {r.Devices().Count()} meta-devices on " +
+            (r.Gpus.Count == 0 ? "no GPU" : string.Join(", ", r.Gpus.Select(g => $"GPU {g.Index} ({g.Uuid}) x{g.MetaGpus}")))));
+        log.LogInformation(
+            "{What} (from {Source}): policy {Policy}, spanning {Spanning}, device-list strategy {DeviceListStrategy}, " +
+            "ignored XIDs {IgnoredXids}, recovery after {RecoveryQuietPeriod} quiet; resources: {Resources}",
+            what, config.Source, ConfigChoices.Policy.NameOf(config.Policy), ConfigChoices.Spanning.NameOf(config.Spanning),
+            ConfigChoices.DeviceListStrategy.NameOf(config.DeviceListStrategy), string.Join(",", ignored),
+            Duration(config.Health.RecoveryQuietPeriod), resources);
+    }
+
+    private static string Duration(TimeSpan t) =>
+        t.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{(long)t.TotalMinutes}m"
+        : t.Ticks % TimeSpan.TicksPerSecond == 0 ? $"{(long)t.TotalSeconds}s"
+        : $"{t.TotalMilliseconds:0.###}ms";
 
     private static async Task PumpHealthAsync(GpuHealthMonitor monitor, NodeStateStore store, CancellationToken stop)
     {

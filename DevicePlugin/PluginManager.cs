@@ -130,7 +130,11 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
             Registrations++;
             log?.LogInformation("{Resource}: registered with the kubelet as {Endpoint}", slot.Name, slot.Endpoint.FileName);
         }
-        catch (RpcException e) when (!stop.IsCancellationRequested)
+        catch (RpcException) when (stop.IsCancellationRequested)
+        {
+            // Stopping while an attempt was under way: the attempt's failure is no news, the stop is.
+        }
+        catch (RpcException e)
         {
             slot.Failed(e.StatusCode == StatusCode.Unavailable
                 ? $"no kubelet at {KubeletSocket} yet ({e.Status.Detail})"

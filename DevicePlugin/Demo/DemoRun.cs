@@ -12,41 +12,45 @@ namespace MetaGpu.DevicePlugin.Demo;
 /// <summary>
 /// <c>metagpu demo</c>: the product's own code paths on two simulated GPUs — the plugin daemon with its real
 /// endpoints on real Unix sockets in a temporary directory, a stand-in kubelet admitting pods, a GPU going
-/// unhealthy and recovering — printed as it happens. Leaves nothing behind.
+/// unhealthy and recovering — printed as it happens. Leaves nothing behind, also when interrupted: the temporary
+/// directory goes in <c>finally</c>, after the daemon has stopped and removed its sockets.
 /// </summary>
 public static class DemoRun
 {
     private const string Resource = ResourceSharing.DefaultResourceName;
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(10);
 
-    public static async Task<int> RunAsync(TextWriter output, LogLevel logLevel, LogFormat logFormat)
+    /// <param name="cancel">Ends the demo early (Ctrl-C): the daemon stops, the directory is removed, exit 130.</param>
+    public static async Task<int> RunAsync(TextWriter output, LogLevel logLevel, LogFormat logFormat, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         var directory = Directory.CreateTempSubdirectory("metagpu-demo-").FullName;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        Task<int>? daemon = null;
+        StandInKubelet? kubelet = null;
+        using var logs = ConsoleLogs.Create(logFormat, logLevel);
+        using var backend = SimulatedBackend.Parse("2");
         try
         {
-            using var backend = SimulatedBackend.Parse("2");
-            using var logs = new ConsoleLog(logFormat, logLevel);
             var config = SharingConfig.Default with
             {
                 Health = SharingConfig.Default.Health with { RecoveryQuietPeriod = TimeSpan.FromSeconds(1) },
                 Source = "demo defaults (recovery after 1 s)",
             };
-            using var stop = new CancellationTokenSource();
 
             output.WriteLine($"MetaGPU {Program.Version} demo: two simulated GPUs, the real device plugin, a stand-in kubelet.");
             output.WriteLine($"Plugin directory (temporary): {directory}");
             output.WriteLine();
 
-            await using var kubelet = new StandInKubelet(directory);
-            var daemon = Task.Run(() => PluginDaemon.RunAsync(backend, new PluginDaemonOptions
+            kubelet = new StandInKubelet(directory);
+            daemon = Task.Run(() => PluginDaemon.RunAsync(backend, new PluginDaemonOptions
             {
                 PluginDirectory = directory,
                 Config = config,
                 KubeletPollInterval = TimeSpan.FromMilliseconds(100),
             }, logs, stop.Token));
 
-            var devices = await WaitAsync(kubelet, d => d.Count == 200, "the plugin to register and list its devices").ConfigureAwait(false);
+            var devices = await WaitAsync(kubelet, d => d.Count == 200, "the plugin to register and list its devices", cancel).ConfigureAwait(false);
             var sockets = string.Join(", ", Directory.GetFiles(directory, "*.sock").Select(Path.GetFileName).Order(StringComparer.Ordinal));
             output.WriteLine($"1. The plugin registered {Resource} with the kubelet; sockets: {sockets}");
             output.WriteLine($"   ListAndWatch: {devices.Count} meta-devices, {devices.Values.Count(d => d.Health == DeviceList.Healthy)} healthy, e.g. {devices.Keys.Order(StringComparer.Ordinal).First()}");
@@ -92,11 +96,11 @@ public static class DemoRun
             output.WriteLine($"3. GPU 1 reports XID 48 (a double-bit ECC error): every meta-device of it turns Unhealthy.");
             var before = clock.Elapsed;
             backend.InjectEvent(new GpuEvent(bad, GpuEventKind.Xid, 48));
-            var down = await WaitAsync(kubelet, d => d.Values.Count(x => x.Health != DeviceList.Healthy) == 100, "GPU 1 to turn unhealthy").ConfigureAwait(false);
+            var down = await WaitAsync(kubelet, d => d.Values.Count(x => x.Health != DeviceList.Healthy) == 100, "GPU 1 to turn unhealthy", cancel).ConfigureAwait(false);
             output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: {down.Values.Count(d => d.Health == DeviceList.Healthy)} healthy, " +
                 $"{down.Values.Count(d => d.Health != DeviceList.Healthy)} unhealthy (all on {Abbreviate(bad)})");
             before = clock.Elapsed;
-            var up = await WaitAsync(kubelet, d => d.Values.All(x => x.Health == DeviceList.Healthy), "GPU 1 to recover").ConfigureAwait(false);
+            var up = await WaitAsync(kubelet, d => d.Values.All(x => x.Health == DeviceList.Healthy), "GPU 1 to recover", cancel).ConfigureAwait(false);
             output.WriteLine($"   No new error for the quiet period (1 s in this demo, 2 min by default) and NVML answers again:");
             output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: all {up.Count} healthy again.");
             output.WriteLine();
@@ -107,13 +111,23 @@ public static class DemoRun
             output.WriteLine($"4. Stopped as on SIGTERM (exit {exit}): ListAndWatch closed, {left} plugin sockets left. Took {clock.Elapsed.TotalSeconds:0.0} s.");
             return exit;
         }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            output.WriteLine($"Interrupted: stopping the plugin and removing {directory}.");
+            return 130;
+        }
         catch (Exception e) when (e is TimeoutException or InvalidOperationException or Grpc.Core.RpcException)
         {
-            Console.Error.WriteLine($"metagpu demo: {e.Message}");
+            logs.CreateLogger("metagpu.demo").LogError("{Error}", e.Message);
             return 1;
         }
         finally
         {
+            await stop.CancelAsync().ConfigureAwait(false);
+            if (daemon is not null)
+                await daemon.ConfigureAwait(false);
+            if (kubelet is not null)
+                await kubelet.DisposeAsync().ConfigureAwait(false);
             try
             {
                 Directory.Delete(directory, recursive: true);
@@ -124,7 +138,7 @@ public static class DemoRun
         }
     }
 
-    private static async Task<IReadOnlyDictionary<string, Device>> WaitAsync(StandInKubelet kubelet, Func<IReadOnlyDictionary<string, Device>, bool> condition, string what)
+    private static async Task<IReadOnlyDictionary<string, Device>> WaitAsync(StandInKubelet kubelet, Func<IReadOnlyDictionary<string, Device>, bool> condition, string what, CancellationToken cancel)
     {
         var deadline = DateTime.UtcNow + Step;
         while (true)
@@ -133,7 +147,7 @@ public static class DemoRun
                 return devices;
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"gave up waiting for {what}");
-            await Task.Delay(10).ConfigureAwait(false);
+            await Task.Delay(10, cancel).ConfigureAwait(false);
         }
     }
 

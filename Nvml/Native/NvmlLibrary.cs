@@ -32,8 +32,9 @@ internal static class NvmlLibrary
 
     /// <summary>
     /// Loads <paramref name="path"/> and makes it the library the imports bind to.
-    /// Throws <see cref="DllNotFoundException"/> when it cannot be loaded, <see cref="EntryPointNotFoundException"/>
-    /// when it is no NVML, and <see cref="InvalidOperationException"/> when another NVML file is already bound.
+    /// Throws <see cref="DllNotFoundException"/> when it cannot be found, <see cref="NotAnNvmlLibraryException"/> when the
+    /// file is there but cannot be loaded (a text file, another architecture), <see cref="EntryPointNotFoundException"/>
+    /// when it loads but is no NVML, and <see cref="InvalidOperationException"/> when another NVML file is already bound.
     /// </summary>
     public static void Load(string path)
     {
@@ -43,13 +44,18 @@ internal static class NvmlLibrary
             if (s_handle != 0 && s_path == path)
                 return;
 
-            var handle = NativeLibrary.Load(path);
+            if (!NativeLibrary.TryLoad(path, out var handle))
+            {
+                if (path.Contains('/') && File.Exists(path))
+                    throw new NotAnNvmlLibraryException(path, WhyNotLoadable(path));
+                throw new DllNotFoundException($"{path} not found");
+            }
             if (handle == s_handle)
                 return; // the same file under another name: dlopen hands back the same handle.
             if (!NativeLibrary.TryGetExport(handle, ProbeExport, out _))
             {
                 NativeLibrary.Free(handle);
-                throw new EntryPointNotFoundException($"{path} has no {ProbeExport}: it is not NVML, or an NVML older than this build supports.");
+                throw new EntryPointNotFoundException($"{path} is not an NVML library: it has no {ProbeExport} (or it is an NVML older than this build supports).");
             }
             if (s_handle != 0)
             {
@@ -59,6 +65,23 @@ internal static class NvmlLibrary
             s_handle = handle;
             s_path = path;
         }
+    }
+
+    /// <summary>Why a file that exists does not load: the common cases, told apart by its first bytes.</summary>
+    private static string WhyNotLoadable(string path)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        try
+        {
+            using var file = File.OpenRead(path);
+            if (file.ReadAtLeast(magic, 4, throwOnEndOfStream: false) < 4 || !magic.SequenceEqual("\u007fELF"u8))
+                return "it is not a shared library (no ELF header)";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "it cannot be read";
+        }
+        return "the dynamic loader refused it (built for another architecture, or a library it needs is missing)";
     }
 
     private static void InstallResolver()
@@ -86,3 +109,7 @@ internal static class NvmlLibrary
         }
     }
 }
+
+/// <summary>A file given as the NVML library exists but is no loadable library.</summary>
+internal sealed class NotAnNvmlLibraryException(string path, string reason)
+    : DllNotFoundException($"{path} is not an NVML library: {reason}.");

@@ -103,7 +103,7 @@ public sealed class GpusCommandTests(FakeNvml fake)
     [Theory]
     [InlineData("--output", "yaml", "not one of table, json")]
     [InlineData("--simulate", "2xB200", "unknown GPU model")]
-    [InlineData("--bogus", "1", "unknown option --bogus")]
+    [InlineData("--bogus", "1", "'--bogus' is not recognized")]
     public async Task UsageErrorsExitWith2AndSayWhy(string option, string value, string expected)
     {
         var r = await ProductProcess.RunAsync(["gpus", option, value]);
