@@ -33,7 +33,8 @@ public sealed class GrpcServer : IAsyncDisposable
             StreamWindowSize = _options.StreamWindowSize,
             ConnectionWindowSize = _options.ConnectionWindowSize,
             MemoryBudget = _options.MemoryBudget,
-            MaxBufferedBytes = _options.MaxConnectionBufferedBytes,
+            // Room for the largest message a handler accepts plus a stream window of bytes behind it, whatever the setting.
+            MaxBufferedBytes = (int)Math.Min(int.MaxValue, Math.Max(_options.MaxConnectionBufferedBytes, (long)_options.MaxReceiveMessageSize + _options.StreamWindowSize + 64 * 1024)),
             IdleTimeout = _options.IdleTimeout,
             MessageAssemblyTimeout = _options.MessageAssemblyTimeout,
             MaxResetsPerInterval = _options.MaxResetsPerInterval,

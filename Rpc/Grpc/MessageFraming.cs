@@ -125,13 +125,15 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
         if (size <= _payload.Length)
             return;
         var grown = WireBuffers.Rent(size);
-        if (!stream.TryReserveMemory(grown.Length))
+        // Only the growth is taken: the old buffer's share passes to the new one, which replaces it at once.
+        if (!stream.TryReserveMemory(grown.Length - _payload.Length))
         {
             WireBuffers.Return(grown);
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, "the server's memory budget for request messages is used up; retry later"));
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, "the memory budget for received messages is used up; retry later"));
         }
         _payload.AsSpan(0, filled).CopyTo(grown);
-        ReturnPayload();
+        if (_payload.Length > 0)
+            WireBuffers.Return(_payload);
         _payload = grown;
         _chargedTo = stream;
     }
