@@ -103,6 +103,8 @@ public sealed partial class Http2Connection
         {
             _log?.LogDebug("HTTP/2 stream {StreamId} error {Code}: {Reason}", e.StreamId, e.Code, e.Message);
             ResetStream(e.StreamId, e.Code, e.Message);
+            lock (StateLock)
+                _responseFramesQueued++;
             if (IsServer)
                 CountReset();
         }
@@ -120,9 +122,12 @@ public sealed partial class Http2Connection
     }
 
     /// <summary>
-    /// Stops reading while too much output waits for the peer (grpc-go throttles its reader on a long control
-    /// frame queue the same way): what a peer asks for (PING and SETTINGS ACKs, RST_STREAM) is queued only as
-    /// fast as it reads, so a peer that never reads stalls its own connection instead of growing our memory.
+    /// Stops reading while too many answers wait for the peer (grpc-go throttles its reader on its control frame
+    /// queue the same way): what a peer asks for (PING and SETTINGS ACKs, RST_STREAM) is queued only as fast as it
+    /// reads, so a peer that never reads stalls its own connection instead of growing our memory. Response DATA
+    /// does not count (flow control and the writers' backlog bound it), so a peer busy sending a large request
+    /// while we send a large response is never stalled by this. While the budget is over its limit (only output
+    /// can take it there), any queued output pauses reading.
     /// </summary>
     private async ValueTask WaitForOutputRoomAsync()
     {
@@ -132,8 +137,9 @@ public sealed partial class Http2Connection
             bool startFlush;
             lock (StateLock)
             {
+                var answers = _responseFramesQueued + _responseFramesSending;
                 var queued = _pending.WrittenCount + _sendingCount;
-                if (_closed || (queued <= Http2ConnectionOptions.ReadPauseOutput && !(_budget.IsOver && queued > 0)))
+                if (_closed || (answers <= Http2ConnectionOptions.MaxQueuedResponseFrames && !(_budget.IsOver && queued > 0)))
                     return;
                 startFlush = ScheduleFlushLocked();
                 progress = (_flushProgress ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
@@ -568,6 +574,7 @@ public sealed partial class Http2Connection
                 }
             }
             AppendFrameLocked(FrameType.Settings, FrameFlags.Ack, 0, default);
+            _responseFramesQueued++;
         }
     }
 
@@ -580,7 +587,10 @@ public sealed partial class Http2Connection
         if ((flags & FrameFlags.Ack) != 0)
             return;
         lock (StateLock)
+        {
             AppendFrameLocked(FrameType.Ping, FrameFlags.Ack, 0, payload);
+            _responseFramesQueued++;
+        }
     }
 
     private void OnGoAway(int streamId, ReadOnlySpan<byte> payload)

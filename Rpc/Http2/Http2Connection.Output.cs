@@ -57,6 +57,8 @@ public sealed partial class Http2Connection
                     {
                         (_pending, _sending) = (_sending, _pending);
                         _sendingCount = _sending.WrittenCount;
+                        _responseFramesSending = _responseFramesQueued;
+                        _responseFramesQueued = 0;
                     }
                 }
                 if (done)
@@ -75,6 +77,7 @@ public sealed partial class Http2Connection
                     // An idle connection keeps no output array: a thousand of them would hold 16 MiB for nothing.
                     _sending.Reset(keepAtMost: 0);
                     _sendingCount = 0;
+                    _responseFramesSending = 0;
                 }
                 progress?.TrySetResult();
             }

@@ -30,6 +30,8 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private PooledBufferWriter _pending;
     private PooledBufferWriter _sending;
     private int _sendingCount;
+    private int _responseFramesQueued;   // PING/SETTINGS ACKs and RST_STREAMs the read loop queued, not yet handed to the socket
+    private int _responseFramesSending;
     private readonly PooledBufferWriter _headerScratch = new(1024);
     private readonly HpackEncoder _encoder = new();
     private bool _flushing;

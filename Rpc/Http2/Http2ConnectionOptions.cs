@@ -60,8 +60,8 @@ public sealed class Http2ConnectionOptions
     internal int MaxPendingOutput => ConnectionWindowSize + 8 * 1024 * 1024;
 
     /// <summary>
-    /// While more than this is queued for the peer, the read loop stops reading its frames (as grpc-go does with
-    /// its control frame queue): a peer that sends PINGs or SETTINGS but never reads the ACKs stalls itself, not our memory.
+    /// While more answers than this (PING and SETTINGS ACKs, RST_STREAM) wait to be sent, the read loop stops
+    /// reading (grpc-go does the same with 50): a peer that sends PINGs but never reads the ACKs stalls itself, not our memory.
     /// </summary>
-    internal const int ReadPauseOutput = 64 * 1024;
+    internal const int MaxQueuedResponseFrames = 64;
 }
