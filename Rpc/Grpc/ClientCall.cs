@@ -49,7 +49,7 @@ internal sealed class ClientCall<TRequest, TResponse>
             {
                 Cancel(CancelledByDeadline);
             }
-            else
+            else if (left <= GrpcProtocol.LongestTimer)
             {
                 _deadlineTimer = new CancellationTokenSource(left);
                 _deadlineTimer.Token.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByDeadline), this);

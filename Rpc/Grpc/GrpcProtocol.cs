@@ -17,6 +17,12 @@ public static class GrpcProtocol
         && value.StartsWith(ContentType, StringComparison.Ordinal)
         && (value.Length == ContentType.Length || value[ContentType.Length] is '+' or ';');
 
+    /// <summary>
+    /// The longest delay a .NET timer holds (2^32-2 ms, about 49.7 days). A <c>grpc-timeout</c> of 1194H or 99999999S
+    /// is longer: such a deadline is "no deadline", not an error.
+    /// </summary>
+    public static readonly TimeSpan LongestTimer = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
+
     /// <summary>Parses <c>grpc-timeout</c>: 1 to 8 digits and a unit of H, M, S, m, u or n.</summary>
     public static bool TryParseTimeout(string? value, out TimeSpan timeout)
     {

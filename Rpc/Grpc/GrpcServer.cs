@@ -32,7 +32,52 @@ public sealed class GrpcServer : IAsyncDisposable
             HandshakeTimeout = _options.HandshakeTimeout,
             StreamWindowSize = _options.StreamWindowSize,
             ConnectionWindowSize = _options.ConnectionWindowSize,
+            MemoryBudget = _options.MemoryBudget,
+            // Room for the largest message a handler accepts plus a stream window of bytes behind it, whatever the setting.
+            MaxBufferedBytes = (int)Math.Min(int.MaxValue, Math.Max(_options.MaxConnectionBufferedBytes, (long)_options.MaxReceiveMessageSize + _options.StreamWindowSize + 64 * 1024)),
+            IdleTimeout = _options.IdleTimeout,
+            MessageAssemblyTimeout = _options.MessageAssemblyTimeout,
+            MaxResetsPerInterval = _options.MaxResetsPerInterval,
+            ResetInterval = _options.ResetInterval,
         };
+        IdleCompaction.Enable(_options.IdleCompactionDelay);
+        _sweeper = new Timer(static s => ((GrpcServer)s!).Sweep(), this, Timeout.Infinite, Timeout.Infinite);
+    }
+
+    private readonly Timer _sweeper;
+    private int _sweeperStarted;
+
+    /// <summary>
+    /// How often connections are swept for the idle and message-assembly timeouts: a quarter of the shorter one,
+    /// between 10 ms and 1 s, so a timeout fires at most about a quarter late.
+    /// </summary>
+    private TimeSpan SweepInterval
+    {
+        get
+        {
+            var shortest = TimeSpan.FromSeconds(4);
+            foreach (var t in new[] { _options.IdleTimeout, _options.MessageAssemblyTimeout })
+            {
+                if (t != Timeout.InfiniteTimeSpan && t > TimeSpan.Zero && t < shortest)
+                    shortest = t;
+            }
+            return TimeSpan.FromMilliseconds(Math.Clamp(shortest.TotalMilliseconds / 4, 10, 1000));
+        }
+    }
+
+    private void Sweep()
+    {
+        foreach (var c in _connections.Keys)
+        {
+            try
+            {
+                c.Sweep();
+            }
+            catch (Exception e)
+            {
+                _log?.LogError(e, "sweeping an HTTP/2 connection failed");
+            }
+        }
     }
 
     /// <summary>Connections currently open, for tests and metrics.</summary>
@@ -83,6 +128,8 @@ public sealed class GrpcServer : IAsyncDisposable
     private async Task AcceptLoopAsync(Socket listener, string path)
     {
         var peer = "unix:" + path;
+        if (Interlocked.Exchange(ref _sweeperStarted, 1) == 0)
+            _sweeper.Change(SweepInterval, SweepInterval);
         while (!_stopping.IsCancellationRequested)
         {
             Socket socket;
@@ -102,9 +149,9 @@ public sealed class GrpcServer : IAsyncDisposable
                 continue;
             }
 
-            if (_connections.Count >= _options.MaxConnections)
+            if (_connections.Count >= _options.MaxConnections && !EvictIdlest())
             {
-                _log?.LogWarning("refusing a connection on {Path}: {Count} connections open", path, _connections.Count);
+                _log?.LogWarning("refusing a connection on {Path}: {Count} connections open, each with a call in progress", path, _connections.Count);
                 socket.Dispose();
                 continue;
             }
@@ -114,8 +161,33 @@ public sealed class GrpcServer : IAsyncDisposable
             {
                 var (server, c) = ((GrpcServer, Http2Connection))s!;
                 server._connections.TryRemove(c, out _);
+                IdleCompaction.NoteActivity();
             }, (this, connection), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+    }
+
+    /// <summary>
+    /// At the connection cap, closes the connection that has had no open stream the longest, so that the kubelet or
+    /// a probe is never locked out by connections that only sit there. False when every connection has a call open.
+    /// </summary>
+    private bool EvictIdlest()
+    {
+        Http2Connection? idlest = null;
+        var since = long.MaxValue;
+        foreach (var c in _connections.Keys)
+        {
+            if (c.IdleSince is { } t && t < since)
+            {
+                since = t;
+                idlest = c;
+            }
+        }
+        if (idlest is null)
+            return false;
+        _log?.LogDebug("connection cap of {Max} reached: closing the connection idle longest", _options.MaxConnections);
+        _connections.TryRemove(idlest, out _);
+        idlest.Abort("closed to make room: idle at the connection cap");
+        return true;
     }
 
     private void Dispatch(Http2Stream stream, string peer)
@@ -166,6 +238,10 @@ public sealed class GrpcServer : IAsyncDisposable
             _log?.LogError(e, "unexpected failure serving {Path}", path);
             stream.Reset(Http2ErrorCode.InternalError);
         }
+        finally
+        {
+            IdleCompaction.NoteActivity();
+        }
     }
 
     private string DescribeUnknown(string? path)
@@ -191,6 +267,7 @@ public sealed class GrpcServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
             return;
         _stopping.Cancel();
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
         List<(Socket Socket, string Path, Task AcceptLoop)> listeners;
         lock (_listeners)
             listeners = [.. _listeners];

@@ -1,3 +1,4 @@
+using MetaGpu.Rpc.Http2;
 using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.Rpc.Grpc;
@@ -26,8 +27,34 @@ public sealed class GrpcServerOptions
     /// <summary>How long a new connection may take to send the preface and its first SETTINGS.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Largest number of connections served at once; more are accepted and closed at once.</summary>
+    /// <summary>
+    /// Largest number of connections served at once. At the cap the connection idle longest (no open stream) is
+    /// closed to make room; only when every connection has an open stream is a new one refused.
+    /// </summary>
     public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>A connection with no open stream for this long is closed (GOAWAY NO_ERROR); one with an open stream never is. Infinite: off.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A request message whose bytes stop arriving for this long after it began is reset (CANCEL); idle streams are not timed. Infinite: off.</summary>
+    public TimeSpan MessageAssemblyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Process-wide limit on what peers make us buffer; shared by every server that names the same instance (default: <see cref="MemoryBudget.Shared"/>, 16 MiB).</summary>
+    public MemoryBudget MemoryBudget { get; set; } = MemoryBudget.Shared;
+
+    /// <summary>One connection's share of <see cref="MemoryBudget"/> (request bytes, messages being assembled, open streams' headers).</summary>
+    public int MaxConnectionBufferedBytes { get; set; } = 6 * 1024 * 1024;
+
+    /// <summary>Rapid reset: more streams reset (by the client, or for its errors) than this per <see cref="ResetInterval"/> gets GOAWAY(ENHANCE_YOUR_CALM).</summary>
+    public int MaxResetsPerInterval { get; set; } = 200;
+
+    public TimeSpan ResetInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// After a burst of calls, once the process has had no call for this long, one compacting full collection gives
+    /// the burst's memory back to the system (a few ms). Process-wide; null or infinite: off.
+    /// </summary>
+    public TimeSpan? IdleCompactionDelay { get; set; } = TimeSpan.FromSeconds(1.5);
 
     public ILogger? Logger { get; set; }
 }

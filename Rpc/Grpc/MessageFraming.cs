@@ -44,12 +44,19 @@ internal sealed class MessageWriter : SerializationContext, IDisposable
     public void Dispose() => _buffer.Dispose();
 }
 
-/// <summary>Reads length-prefixed gRPC messages from a stream into a pooled buffer and hands them to a marshaller.</summary>
+/// <summary>
+/// Reads length-prefixed gRPC messages from a stream into a buffer and hands them to a marshaller. The buffer grows
+/// as bytes arrive (a peer that announces 4 MiB and sends 5 bytes gets a small buffer), each step taken from the
+/// memory budget; from a message's first byte to its last the stream's message-assembly timeout runs.
+/// </summary>
 internal sealed class MessageReader : DeserializationContext, IDisposable
 {
+    private const int KeepBetweenMessages = 64 * 1024;
+
     private readonly byte[] _prefix = new byte[GrpcProtocol.MessagePrefixLength];
     private byte[] _payload = [];
     private int _length;
+    private Http2Stream? _chargedTo;
 
     public override int PayloadLength => _length;
 
@@ -60,24 +67,29 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
     /// <summary>Reads the next message; false at the clean end of the stream. Status problems surface as RpcException.</summary>
     public async ValueTask<(bool Read, T Message)> ReadAsync<T>(Http2Stream stream, Marshaller<T> marshaller, int maxSize, CancellationToken cancellationToken)
     {
-        if (!await stream.ReadExactlyAsync(_prefix, cancellationToken).ConfigureAwait(false))
+        // The first byte may take hours (a stream idle between messages): no clock until it comes.
+        if (await stream.ReadAsync(_prefix.AsMemory(0, 1), cancellationToken).ConfigureAwait(false) == 0)
             return (false, default!);
-        if (_prefix[0] != 0)
+        stream.BeginAssembly();
+        try
         {
-            throw new RpcException(new Status(StatusCode.Internal,
-                _prefix[0] == 1 ? "compressed message received, but no grpc-encoding was negotiated" : $"invalid message flag {_prefix[0]}"));
+            if (!await stream.ReadExactlyAsync(_prefix.AsMemory(1), cancellationToken).ConfigureAwait(false))
+                throw new RpcException(new Status(StatusCode.Internal, "stream ended in the middle of a message"));
+            if (_prefix[0] != 0)
+            {
+                throw new RpcException(new Status(StatusCode.Internal,
+                    _prefix[0] == 1 ? "compressed message received, but no grpc-encoding was negotiated" : $"invalid message flag {_prefix[0]}"));
+            }
+            var length = BinaryPrimitives.ReadUInt32BigEndian(_prefix.AsSpan(1));
+            if (length > (uint)maxSize)
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, $"received message of {length} bytes exceeds the limit of {maxSize} bytes"));
+            _length = (int)length;
+            await ReadPayloadAsync(stream, cancellationToken).ConfigureAwait(false);
         }
-        var length = BinaryPrimitives.ReadUInt32BigEndian(_prefix.AsSpan(1));
-        if (length > (uint)maxSize)
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"received message of {length} bytes exceeds the limit of {maxSize} bytes"));
-        _length = (int)length;
-        if (_payload.Length < _length)
+        finally
         {
-            ReturnPayload();
-            _payload = ArrayPool<byte>.Shared.Rent(Math.Max(_length, 256));
+            stream.EndAssembly();
         }
-        if (_length > 0 && !await stream.ReadExactlyAsync(_payload.AsMemory(0, _length), cancellationToken).ConfigureAwait(false))
-            throw new RpcException(new Status(StatusCode.Internal, "stream ended in the middle of a message"));
         T message;
         try
         {
@@ -87,15 +99,52 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
         {
             throw new RpcException(new Status(StatusCode.Internal, "failed to deserialize message: " + e.Message));
         }
-        if (_payload.Length > 64 * 1024)
+        if (_payload.Length > KeepBetweenMessages)
             ReturnPayload(); // keep big buffers only while they are in use
         return (true, message);
+    }
+
+    private async ValueTask ReadPayloadAsync(Http2Stream stream, CancellationToken cancellationToken)
+    {
+        var filled = 0;
+        while (filled < _length)
+        {
+            if (filled == _payload.Length || _payload.Length == 0)
+                Grow(stream, filled);
+            var n = await stream.ReadAsync(_payload.AsMemory(filled, Math.Min(_payload.Length, _length) - filled), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+                throw new RpcException(new Status(StatusCode.Internal, "stream ended in the middle of a message"));
+            filled += n;
+        }
+    }
+
+    /// <summary>Doubles the buffer (at least 16 KiB, at most the message), keeping the first <paramref name="filled"/> bytes.</summary>
+    private void Grow(Http2Stream stream, int filled)
+    {
+        var size = (int)Math.Min(_length, Math.Max(Math.Max(_payload.Length * 2L, 16 * 1024), 256));
+        if (size <= _payload.Length)
+            return;
+        var grown = WireBuffers.Rent(size);
+        // Only the growth is taken: the old buffer's share passes to the new one, which replaces it at once.
+        if (!stream.TryReserveMemory(grown.Length - _payload.Length))
+        {
+            WireBuffers.Return(grown);
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, "the memory budget for received messages is used up; retry later"));
+        }
+        _payload.AsSpan(0, filled).CopyTo(grown);
+        if (_payload.Length > 0)
+            WireBuffers.Return(_payload);
+        _payload = grown;
+        _chargedTo = stream;
     }
 
     private void ReturnPayload()
     {
         if (_payload.Length > 0)
-            ArrayPool<byte>.Shared.Return(_payload);
+        {
+            _chargedTo?.ReleaseMemory(_payload.Length);
+            WireBuffers.Return(_payload);
+        }
         _payload = [];
     }
 

@@ -31,7 +31,8 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
         _peer = peer;
         Reader = new MessageReader();
         Writer = new MessageWriter();
-        if (GrpcProtocol.TryParseTimeout(GrpcProtocol.Find(stream.Headers, "grpc-timeout"), out var timeout))
+        // A timeout longer than a timer holds (1194H, 99999999S) means no deadline, as a far-away deadline would.
+        if (GrpcProtocol.TryParseTimeout(GrpcProtocol.Find(stream.Headers, "grpc-timeout"), out var timeout) && timeout <= GrpcProtocol.LongestTimer)
         {
             _deadline = DateTime.UtcNow + timeout;
             _deadlineCts = new CancellationTokenSource();

@@ -28,7 +28,11 @@ public sealed class UnixChannel : ChannelBase, IDisposable
         {
             HandshakeTimeout = Timeout.InfiniteTimeSpan,
             MaxHeaderListSize = _options.MaxHeaderListSize,
+            MemoryBudget = _options.MemoryBudget ?? new MemoryBudget(64 * 1024 * 1024),
         };
+        // Room for the largest response accepted plus a stream window of bytes behind it.
+        _connectionOptions.MaxBufferedBytes = (int)Math.Min(int.MaxValue,
+            Math.Max(_connectionOptions.MaxBufferedBytes, (long)_options.MaxReceiveMessageSize + _connectionOptions.StreamWindowSize + 64 * 1024));
     }
 
     public string SocketPath { get; }

@@ -20,5 +20,12 @@ public sealed class UnixChannelOptions
     /// <summary>SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce on responses; a larger response fails the call.</summary>
     public int MaxHeaderListSize { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// The budget for what this channel's connections buffer (responses being read). Null (the default): one of the
+    /// channel's own, so that a client's large responses never take room from the servers of the process; each
+    /// connection is still held to its share (<see cref="MetaGpu.Rpc.Http2.Http2ConnectionOptions.MaxBufferedBytes"/>).
+    /// </summary>
+    public MetaGpu.Rpc.Http2.MemoryBudget? MemoryBudget { get; set; }
+
     public ILogger? Logger { get; set; }
 }

@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace MetaGpu.Rpc.Http2;
 
 /// <summary>
@@ -20,7 +18,7 @@ internal sealed class ByteQueue
             return;
         if (_buffer is null)
         {
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 4096));
+            _buffer = WireBuffers.Rent(Math.Max(data.Length, 4096));
             _start = _end = 0;
         }
         else if (_buffer.Length - _end < data.Length)
@@ -32,9 +30,9 @@ internal sealed class ByteQueue
             }
             else
             {
-                var grown = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, count + data.Length));
+                var grown = WireBuffers.Rent(Math.Max(_buffer.Length * 2, count + data.Length));
                 _buffer.AsSpan(_start, count).CopyTo(grown);
-                ArrayPool<byte>.Shared.Return(_buffer);
+                WireBuffers.Return(_buffer);
                 _buffer = grown;
             }
             _start = 0;
@@ -60,7 +58,7 @@ internal sealed class ByteQueue
     {
         if (_buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            WireBuffers.Return(_buffer);
             _buffer = null;
         }
         _start = _end = 0;

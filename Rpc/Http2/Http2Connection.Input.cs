@@ -103,6 +103,10 @@ public sealed partial class Http2Connection
         {
             _log?.LogDebug("HTTP/2 stream {StreamId} error {Code}: {Reason}", e.StreamId, e.Code, e.Message);
             ResetStream(e.StreamId, e.Code, e.Message);
+            lock (StateLock)
+                _responseFramesQueued++;
+            if (IsServer)
+                CountReset();
         }
         Consume(Http2Limits.FrameHeaderLength + length);
 
@@ -113,6 +117,36 @@ public sealed partial class Http2Connection
             _framesSinceFlush = 0;
             EndBatch();
             FlushInBackground();
+            await WaitForOutputRoomAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Stops reading while too many answers wait for the peer (grpc-go throttles its reader on its control frame
+    /// queue the same way): what a peer asks for (PING and SETTINGS ACKs, RST_STREAM) is queued only as fast as it
+    /// reads, so a peer that never reads stalls its own connection instead of growing our memory. Response DATA
+    /// does not count (flow control and the writers' backlog bound it), so a peer busy sending a large request
+    /// while we send a large response is never stalled by this. While the budget is over its limit (only output
+    /// can take it there), any queued output pauses reading.
+    /// </summary>
+    private async ValueTask WaitForOutputRoomAsync()
+    {
+        while (true)
+        {
+            Task progress;
+            bool startFlush;
+            lock (StateLock)
+            {
+                var answers = _responseFramesQueued + _responseFramesSending;
+                var queued = _pending.WrittenCount + _sendingCount;
+                if (_closed || (answers <= Http2ConnectionOptions.MaxQueuedResponseFrames && !(_budget.IsOver && queued > 0)))
+                    return;
+                startFlush = ScheduleFlushLocked();
+                progress = (_flushProgress ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+            if (startFlush)
+                _ = FlushLoopAsync();
+            await progress.ConfigureAwait(false);
         }
     }
 
@@ -224,10 +258,15 @@ public sealed partial class Http2Connection
                 CreditConnectionLocked(frameLength);
                 throw new Http2StreamException(streamId, Http2ErrorCode.FlowControlError, $"DATA of {frameLength} bytes exceeds the stream window of {stream.ReceiveWindow}");
             }
+            if (!TryChargeLocked(data.Length))
+            {
+                CreditConnectionLocked(frameLength);
+                throw new Http2StreamException(streamId, Http2ErrorCode.EnhanceYourCalm, "memory budget for buffered requests exhausted");
+            }
             stream.ReceiveWindow -= frameLength;
             stream.EnqueueLocked(data);
             QueueWake(stream);
-            _buffered += data.Length;
+            _inboxBytes += data.Length;
             // Padding is never read by anyone: count it as consumed at once, for the stream and the connection.
             stream.ConsumedUnacknowledged += frameLength - data.Length;
             CreditConnectionLocked(frameLength);
@@ -239,11 +278,14 @@ public sealed partial class Http2Connection
         }
     }
 
-    /// <summary>Gives the connection window back to the peer, unless we are holding too much unread data already.</summary>
+    /// <summary>
+    /// Gives the connection window back to the peer, unless we hold too much unread data already or the process is
+    /// short of memory: then the peer waits (<see cref="Sweep"/> retries) instead of making us buffer more.
+    /// </summary>
     private void CreditConnectionLocked(int bytes)
     {
         _connectionReceiveUnacknowledged += bytes;
-        if (_buffered > _options.MaxBufferedBytes)
+        if (WithholdWindowLocked)
             return;
         if (_connectionReceiveUnacknowledged >= _options.ConnectionWindowSize / 4)
         {
@@ -253,10 +295,12 @@ public sealed partial class Http2Connection
         }
     }
 
+    private bool WithholdWindowLocked => _inboxBytes > _options.MaxBufferedBytes / 2 || _budget.IsNearlyFull;
+
     /// <summary>The stream's reader took <paramref name="bytes"/>: give the stream window back once half of it is used.</summary>
     internal bool OnConsumedLocked(Http2Stream stream, int bytes)
     {
-        _buffered -= bytes;
+        ReleaseInboxLocked(bytes);
         stream.ConsumedUnacknowledged += bytes;
         var queued = false;
         if (!stream.RemoteEnded && !stream.Closed && stream.ConsumedUnacknowledged >= _options.StreamWindowSize / 4)
@@ -266,7 +310,7 @@ public sealed partial class Http2Connection
             stream.ConsumedUnacknowledged = 0;
             queued = true;
         }
-        if (_connectionReceiveUnacknowledged > 0 && _buffered <= _options.MaxBufferedBytes)
+        if (_connectionReceiveUnacknowledged > 0 && !WithholdWindowLocked)
         {
             var before = _connectionReceiveUnacknowledged;
             CreditConnectionLocked(0);
@@ -292,7 +336,7 @@ public sealed partial class Http2Connection
             OnHeaderBlock(streamId, fragment, endStream);
             return;
         }
-        _headerBlock.Reset(_options.MaxHeaderBlockSize);
+        _headerBlock.Reset(16 * 1024);
         AppendHeaderFragment(fragment);
         _continuationStreamId = streamId;
         _continuationEndStream = endStream;
@@ -309,15 +353,42 @@ public sealed partial class Http2Connection
         if ((flags & FrameFlags.EndHeaders) == 0)
             return;
         _continuationStreamId = 0;
-        OnHeaderBlock(streamId, _headerBlock.WrittenSpan, _continuationEndStream);
-        _headerBlock.Reset(_options.MaxHeaderBlockSize);
+        try
+        {
+            OnHeaderBlock(streamId, _headerBlock.WrittenSpan, _continuationEndStream);
+        }
+        finally
+        {
+            _headerBlock.Reset(16 * 1024);
+            lock (StateLock)
+            {
+                ReleaseLocked(_headerBlockCharge);
+                _headerBlockCharge = 0;
+            }
+        }
     }
 
     private void AppendHeaderFragment(ReadOnlySpan<byte> fragment)
     {
         if (_headerBlock.WrittenCount + fragment.Length > _options.MaxHeaderBlockSize)
             throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, $"header block exceeds {_options.MaxHeaderBlockSize} bytes");
+        lock (StateLock)
+        {
+            // HPACK state lives in the block: it cannot be dropped and the stream alone refused.
+            if (!TryChargeLocked(fragment.Length))
+                throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, "memory budget for header blocks exhausted");
+            _headerBlockCharge += fragment.Length;
+        }
         _headerBlock.Write(fragment);
+    }
+
+    /// <summary>What a decoded header list costs while its stream is open: UTF-16 strings plus objects, roughly.</summary>
+    private static long HeaderListCost(List<HeaderField> fields)
+    {
+        long cost = 512; // the stream itself
+        foreach (var f in fields)
+            cost += 2L * (f.Name.Length + f.Value.Length) + 64;
+        return cost;
     }
 
     private void OnHeaderBlock(int streamId, ReadOnlySpan<byte> block, bool endStream)
@@ -373,7 +444,11 @@ public sealed partial class Http2Connection
             if (_activeRemote >= _options.MaxConcurrentStreams)
                 throw new Http2StreamException(streamId, Http2ErrorCode.RefusedStream, $"more than {_options.MaxConcurrentStreams} concurrent streams");
 
+            var cost = HeaderListCost(collector.Fields);
+            if (!TryChargeLocked(cost))
+                throw new Http2StreamException(streamId, Http2ErrorCode.RefusedStream, "memory budget exhausted: stream refused");
             opened = new Http2Stream(this, streamId, _peerInitialWindowSize, _options.StreamWindowSize, awaitHeaders: false);
+            opened.HeaderCharge = cost;
             _streams.Add(streamId, opened);
             _activeRemote++;
             opened.HeaderListTooLarge = collector.TooLarge;
@@ -420,6 +495,27 @@ public sealed partial class Http2Connection
             AbortStreamLocked(stream, code, "reset by peer", connectionLost: false, refused: code == Http2ErrorCode.RefusedStream);
         }
         stream.FireAborted();
+        if (IsServer)
+            CountReset();
+    }
+
+    /// <summary>
+    /// Rapid reset (CVE-2023-44487): opening a stream and resetting it at once costs the peer two small frames and
+    /// us a dispatched handler. Streams cut short, by the peer or for its errors, are counted per interval; past
+    /// the limit the connection is closed with ENHANCE_YOUR_CALM, as grpc-go and Kestrel do.
+    /// </summary>
+    private void CountReset()
+    {
+        if (_options.MaxResetsPerInterval <= 0)
+            return;
+        var now = Environment.TickCount64;
+        if (now - _resetWindowStart >= ToMilliseconds(_options.ResetInterval))
+        {
+            _resetWindowStart = now;
+            _resetsInWindow = 0;
+        }
+        if (++_resetsInWindow > _options.MaxResetsPerInterval)
+            throw new Http2ConnectionException(Http2ErrorCode.EnhanceYourCalm, $"more than {_options.MaxResetsPerInterval} streams reset within {_options.ResetInterval}");
     }
 
     private void OnSettings(FrameFlags flags, int streamId, ReadOnlySpan<byte> payload)
@@ -478,6 +574,7 @@ public sealed partial class Http2Connection
                 }
             }
             AppendFrameLocked(FrameType.Settings, FrameFlags.Ack, 0, default);
+            _responseFramesQueued++;
         }
     }
 
@@ -490,7 +587,10 @@ public sealed partial class Http2Connection
         if ((flags & FrameFlags.Ack) != 0)
             return;
         lock (StateLock)
+        {
             AppendFrameLocked(FrameType.Ping, FrameFlags.Ack, 0, payload);
+            _responseFramesQueued++;
+        }
     }
 
     private void OnGoAway(int streamId, ReadOnlySpan<byte> payload)

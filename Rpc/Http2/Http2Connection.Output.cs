@@ -37,9 +37,14 @@ public sealed partial class Http2Connection
             while (true)
             {
                 TaskCompletionSource? progress;
+                bool done;
                 lock (StateLock)
                 {
-                    if (_closed || _pending.WrittenCount == 0)
+                    // Whoever waits for room (the read loop, a writer) is told once what was queued has left.
+                    progress = _flushProgress;
+                    _flushProgress = null;
+                    done = _closed || _pending.WrittenCount == 0;
+                    if (done)
                     {
                         _flushing = false;
                         if (_closed)
@@ -47,11 +52,19 @@ public sealed partial class Http2Connection
                             _pending.Dispose();
                             _sending.Dispose();
                         }
-                        return;
                     }
-                    (_pending, _sending) = (_sending, _pending);
-                    progress = _flushProgress;
-                    _flushProgress = null;
+                    else
+                    {
+                        (_pending, _sending) = (_sending, _pending);
+                        _sendingCount = _sending.WrittenCount;
+                        _responseFramesSending = _responseFramesQueued;
+                        _responseFramesQueued = 0;
+                    }
+                }
+                if (done)
+                {
+                    progress?.TrySetResult();
+                    return;
                 }
                 var remaining = _sending.WrittenMemory;
                 while (!remaining.IsEmpty)
@@ -59,7 +72,13 @@ public sealed partial class Http2Connection
                     var n = await _socket.SendAsync(remaining, SocketFlags.None).ConfigureAwait(false);
                     remaining = remaining[n..];
                 }
-                _sending.Reset();
+                lock (StateLock)
+                {
+                    // An idle connection keeps no output array: a thousand of them would hold 16 MiB for nothing.
+                    _sending.Reset(keepAtMost: 0);
+                    _sendingCount = 0;
+                    _responseFramesSending = 0;
+                }
                 progress?.TrySetResult();
             }
         }

@@ -162,7 +162,7 @@ public sealed partial class Http2Connection
 
     private void AbortStreamLocked(Http2Stream stream, Http2ErrorCode code, string reason, bool connectionLost, bool refused)
     {
-        _buffered -= stream.AbortLockedAndCount(code, reason, connectionLost, refused);
+        ReleaseInboxLocked(stream.AbortLockedAndCount(code, reason, connectionLost, refused));
         RemoveLocked(stream);
     }
 
@@ -179,17 +179,27 @@ public sealed partial class Http2Connection
         if (stream.Closed)
             return;
         stream.Closed = true;
+        ReleaseLocked(stream.HeaderCharge);
+        stream.HeaderCharge = 0;
         if (_streams.Remove(stream.Id))
         {
             if (stream.IsLocal)
                 _activeLocal--;
             else
                 _activeRemote--;
+            if (_streams.Count == 0)
+                _idleSince = Environment.TickCount64;
         }
         _connectionWindowWaiters.Remove(stream);
         WakeStreamSlotWaitersLocked();
         if ((_goAwaySent || _goAwayReceived) && _streams.Count == 0 && !_closed)
             _ = Task.Run(CloseWhenFlushedAsync);
+    }
+
+    private void ReleaseInboxLocked(int bytes)
+    {
+        _inboxBytes -= bytes;
+        ReleaseLocked(bytes);
     }
 
     private void WakeStreamSlotWaitersLocked()

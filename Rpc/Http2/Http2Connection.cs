@@ -27,8 +27,11 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Output, guarded by StateLock except _sending, which only the current flusher touches.
-    private PooledBufferWriter _pending = new(16 * 1024);
-    private PooledBufferWriter _sending = new(16 * 1024);
+    private PooledBufferWriter _pending;
+    private PooledBufferWriter _sending;
+    private int _sendingCount;
+    private int _responseFramesQueued;   // PING/SETTINGS ACKs and RST_STREAMs the read loop queued, not yet handed to the socket
+    private int _responseFramesSending;
     private readonly PooledBufferWriter _headerScratch = new(1024);
     private readonly HpackEncoder _encoder = new();
     private bool _flushing;
@@ -56,7 +59,11 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private long _connectionSendWindow = Http2Limits.DefaultWindowSize;
     private int _connectionReceiveWindow = Http2Limits.DefaultWindowSize;
     private int _connectionReceiveUnacknowledged;
-    private long _buffered;
+    private long _inboxBytes;   // received DATA no handler has read yet
+    private long _charged;      // everything this connection holds of the memory budget (input side)
+    private long _headerBlockCharge;
+    private long _idleSince;    // Environment.TickCount64 when the last stream closed (or the connection opened)
+    private readonly MemoryBudget _budget;
     private int _peerInitialWindowSize = Http2Limits.DefaultWindowSize;
     private int _peerMaxConcurrentStreams = int.MaxValue;
     private bool _goAwaySent;
@@ -64,6 +71,13 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private int _goAwayReceivedLastStreamId = int.MaxValue;
     private bool _closed;
     private string? _closeReason;
+
+    // Rapid-reset accounting, touched by the read loop only.
+    private long _resetWindowStart;
+    private int _resetsInWindow;
+
+    /// <summary>A connection holding at most this much may use the budget's reserve (see <see cref="MemoryBudget.Reserve"/>).</summary>
+    private const int SmallHolding = 256 * 1024;
 
     private Http2Connection(Socket socket, bool isServer, Http2ConnectionOptions options, Action<Http2Stream>? onRequest, ILogger? log)
     {
@@ -74,6 +88,10 @@ public sealed partial class Http2Connection : IAsyncDisposable
         _log = log;
         _decoder = new HpackDecoder(options.HeaderTableSize);
         _nextLocalStreamId = isServer ? 2 : 1;
+        _budget = options.MemoryBudget;
+        _pending = new PooledBufferWriter(16 * 1024, _budget);
+        _sending = new PooledBufferWriter(16 * 1024, _budget);
+        _idleSince = Environment.TickCount64;
     }
 
     public bool IsServer { get; }
@@ -109,6 +127,104 @@ public sealed partial class Http2Connection : IAsyncDisposable
                 return _streams.Count;
         }
     }
+
+    /// <summary>Bytes of the memory budget this connection holds now (input side: requests, messages, headers).</summary>
+    public long BufferedBytes
+    {
+        get
+        {
+            lock (StateLock)
+                return _charged;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Environment.TickCount64"/> at which the connection last had no open stream, or null while one
+    /// is open: the eviction order when the server is at its connection cap.
+    /// </summary>
+    public long? IdleSince
+    {
+        get
+        {
+            lock (StateLock)
+                return _closed || _streams.Count > 0 ? null : _idleSince;
+        }
+    }
+
+    /// <summary>Takes <paramref name="bytes"/> of this connection's share and of the process budget; false when either is used up.</summary>
+    internal bool TryChargeLocked(long bytes)
+    {
+        if (bytes <= 0)
+            return true;
+        if (_charged + bytes > _options.MaxBufferedBytes)
+        {
+            _budget.NoteRefusal();
+            return false;
+        }
+        if (!_budget.TryReserve(bytes, mayUseReserve: _charged + bytes <= SmallHolding))
+            return false;
+        _charged += bytes;
+        return true;
+    }
+
+    internal void ReleaseLocked(long bytes)
+    {
+        if (bytes <= 0)
+            return;
+        _charged -= bytes;
+        _budget.Release(bytes);
+    }
+
+    /// <summary>
+    /// Periodic housekeeping, driven by the server's timer: closes the connection when it has had no open stream
+    /// for <see cref="Http2ConnectionOptions.IdleTimeout"/>, resets streams whose message stopped arriving half-way
+    /// (<see cref="Http2ConnectionOptions.MessageAssemblyTimeout"/>), and hands out window withheld while memory was short.
+    /// </summary>
+    public void Sweep()
+    {
+        var now = Environment.TickCount64;
+        var idleMs = ToMilliseconds(_options.IdleTimeout);
+        var assemblyMs = ToMilliseconds(_options.MessageAssemblyTimeout);
+        List<Http2Stream>? stalled = null;
+        var idle = false;
+        bool startFlush;
+        lock (StateLock)
+        {
+            if (_closed)
+                return;
+            if (_streams.Count == 0)
+                idle = !_goAwaySent && now - _idleSince >= idleMs;
+            else if (assemblyMs != long.MaxValue)
+            {
+                foreach (var s in _streams.Values)
+                {
+                    if (s.AssemblyStarted != 0 && now - s.AssemblyStarted >= assemblyMs)
+                        (stalled ??= []).Add(s);
+                }
+            }
+            if (_connectionReceiveUnacknowledged > 0)
+                CreditConnectionLocked(0);
+            startFlush = ScheduleFlushLocked();
+        }
+        if (startFlush)
+            _ = FlushLoopAsync();
+        if (idle)
+        {
+            _log?.LogDebug("closing an HTTP/2 connection idle for {Timeout}", _options.IdleTimeout);
+            BeginGracefulClose("idle timeout");
+        }
+        if (stalled is not null)
+        {
+            foreach (var s in stalled)
+            {
+                _log?.LogDebug("stream {StreamId}: request message incomplete after {Timeout}, reset", s.Id, _options.MessageAssemblyTimeout);
+                ResetStream(s.Id, Http2ErrorCode.Cancel, $"request message incomplete after {_options.MessageAssemblyTimeout}");
+            }
+        }
+    }
+
+    private static long ToMilliseconds(TimeSpan t) =>
+        t == Timeout.InfiniteTimeSpan || t < TimeSpan.Zero || t.TotalMilliseconds >= long.MaxValue / 2 ? long.MaxValue : (long)t.TotalMilliseconds;
 
     /// <summary>Serves a freshly accepted socket: sends SETTINGS, expects the client preface, then calls <paramref name="onRequest"/> for each new stream (on the read loop: hand it off quickly).</summary>
     public static Http2Connection StartServer(Socket socket, Http2ConnectionOptions options, Action<Http2Stream> onRequest, ILogger? log = null)
@@ -248,9 +364,15 @@ public sealed partial class Http2Connection : IAsyncDisposable
             _closeReason = reason;
             aborted = new List<Http2Stream>(_streams.Values);
             foreach (var s in aborted)
-                _buffered -= s.AbortLockedAndCount(Http2ErrorCode.Cancel, reason, connectionLost: true, refused: false);
+                ReleaseInboxLocked(s.AbortLockedAndCount(Http2ErrorCode.Cancel, reason, connectionLost: true, refused: false));
             foreach (var s in aborted)
+            {
                 s.Closed = true;
+                ReleaseLocked(s.HeaderCharge);
+                s.HeaderCharge = 0;
+            }
+            ReleaseLocked(_headerBlockCharge);
+            _headerBlockCharge = 0;
             _streams.Clear();
             _activeLocal = _activeRemote = 0;
             slotWaiters = _streamSlotWaiters;

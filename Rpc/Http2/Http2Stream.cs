@@ -58,7 +58,42 @@ public sealed class Http2Stream
     internal bool RemoteEnded;
     internal bool LocalEnded;
     internal bool Closed;
+    internal long HeaderCharge;
     internal bool IsLocal => (Id & 1) == (_connection.IsServer ? 0 : 1);
+
+    /// <summary><see cref="Environment.TickCount64"/> when the reader began the message it is still waiting for; 0 between messages.</summary>
+    internal long AssemblyStarted;
+
+    /// <summary>
+    /// The reader has the first bytes of a message and waits for the rest: from now on the connection's
+    /// message-assembly timeout applies, until <see cref="EndAssembly"/>. Never called while a stream waits for a
+    /// next message, so a stream silent between messages is never timed.
+    /// </summary>
+    public void BeginAssembly()
+    {
+        lock (_connection.StateLock)
+            AssemblyStarted = Math.Max(1, Environment.TickCount64);
+    }
+
+    public void EndAssembly()
+    {
+        lock (_connection.StateLock)
+            AssemblyStarted = 0;
+    }
+
+    /// <summary>Takes <paramref name="bytes"/> of the connection's and the process's memory budget (a message being assembled); false when used up.</summary>
+    public bool TryReserveMemory(int bytes)
+    {
+        lock (_connection.StateLock)
+            return _connection.TryChargeLocked(bytes);
+    }
+
+    /// <summary>Gives back what <see cref="TryReserveMemory"/> took.</summary>
+    public void ReleaseMemory(int bytes)
+    {
+        lock (_connection.StateLock)
+            _connection.ReleaseLocked(bytes);
+    }
 
     /// <summary>Response headers (client role), or an exception when the stream ended without any.</summary>
     public Task<List<HeaderField>> HeadersReceived =>

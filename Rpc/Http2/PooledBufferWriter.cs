@@ -2,13 +2,17 @@ using System.Buffers;
 
 namespace MetaGpu.Rpc.Http2;
 
-/// <summary>A growable <see cref="IBufferWriter{T}"/> over ArrayPool arrays, reused across frames and messages.</summary>
-internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWriter<byte>, IDisposable
+/// <summary>
+/// A growable <see cref="IBufferWriter{T}"/> over <see cref="WireBuffers"/>, reused across frames and messages.
+/// It holds no array until the first write, and with a <see cref="MemoryBudget"/> its capacity is counted there.
+/// </summary>
+internal sealed class PooledBufferWriter(int initialCapacity = 4096, MemoryBudget? budget = null) : IBufferWriter<byte>, IDisposable
 {
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+    private byte[] _buffer = [];
     private int _written;
 
     public int WrittenCount => _written;
+    public int Capacity => _buffer.Length;
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
     public Span<byte> WrittenSpanMutable => _buffer.AsSpan(0, _written);
@@ -39,15 +43,12 @@ internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWr
         _written += data.Length;
     }
 
-    /// <summary>Forgets what was written; keeps the array unless it grew large, so an idle connection holds little.</summary>
+    /// <summary>Forgets what was written; keeps the array unless it is larger than <paramref name="keepAtMost"/> (0: never keep one).</summary>
     public void Reset(int keepAtMost = 64 * 1024)
     {
         _written = 0;
         if (_buffer.Length > keepAtMost)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = ArrayPool<byte>.Shared.Rent(4096);
-        }
+            Replace([]);
     }
 
     private void Ensure(int sizeHint)
@@ -56,18 +57,24 @@ internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWr
             sizeHint = 1;
         if (_buffer.Length - _written >= sizeHint)
             return;
-        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _written + sizeHint));
+        var grown = WireBuffers.Rent(Math.Max(Math.Max(_buffer.Length * 2, initialCapacity), _written + sizeHint));
         _buffer.AsSpan(0, _written).CopyTo(grown);
-        ArrayPool<byte>.Shared.Return(_buffer);
-        _buffer = grown;
+        Replace(grown);
+    }
+
+    private void Replace(byte[] next)
+    {
+        var old = _buffer;
+        _buffer = next;
+        budget?.Force(next.Length);
+        budget?.Release(old.Length);
+        if (old.Length > 0)
+            WireBuffers.Return(old);
     }
 
     public void Dispose()
     {
-        var b = _buffer;
-        _buffer = [];
         _written = 0;
-        if (b.Length > 0)
-            ArrayPool<byte>.Shared.Return(b);
+        Replace([]);
     }
 }

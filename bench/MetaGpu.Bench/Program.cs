@@ -22,6 +22,7 @@ public sealed record BenchOptions
     public bool OnlyReference { get; init; }
     public bool SkipStreaming { get; init; }
     public string? Binary { get; init; }
+    public string? AttackBinary { get; init; }
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -51,6 +52,9 @@ public static class Program
           --only-reference     measure only grpcnet->kestrel
           --binary PATH        also measure the published native binary: its size, its resident memory
                                serving one socket idle and after calls, and unary latency against it
+          --attacks PATH       only run the attacks against the published native binary (metagpu serve):
+                               partial messages, PING flood, parked headers, idle connections, rapid reset,
+                               a 13,000-call burst; peak and after RSS, fresh call answered, daemon alive
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
           --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
 
@@ -81,6 +85,9 @@ public static class Program
             Console.Error.WriteLine($"MetaGpu.Bench: gave up after {options.TotalTimeout.TotalSeconds} s");
             Environment.Exit(3);
         }, TaskScheduler.Default);
+
+        if (options.AttackBinary is not null)
+            return await Attacks.RunAsync(options.AttackBinary) ? 0 : 1;
 
         var configs = options.OnlyReference
             ? new[] { Config.Reference }
@@ -126,6 +133,7 @@ public static class Program
                 "--no-streaming" => o with { SkipStreaming = true },
                 "--only-reference" => o with { OnlyReference = true },
                 "--binary" => o with { Binary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--binary needs a path") },
+                "--attacks" => o with { AttackBinary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--attacks needs a path") },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },
                 "-h" or "--help" => null!,

@@ -146,6 +146,8 @@ public sealed class InteropEnv : IAsyncDisposable
                 MaxReceiveMessageSize = limits.ServerMaxReceiveMessageSize,
                 MaxSendMessageSize = InteropLimits.DefaultMaxMessageSize,
                 MaxHeaderListSize = limits.ServerMaxHeaderListSize,
+                // A daemon of its own: interop tests running side by side must not share one budget.
+                MemoryBudget = new MetaGpu.Rpc.Http2.MemoryBudget(MetaGpu.Rpc.Http2.MemoryBudget.DefaultLimit),
             });
             server.AddService(Echo.Echo.BindService(service));
             server.ListenUnix(socketPath);

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Grpc.Core;
 using Grpc.Net.Client;
 using MetaGpu.Rpc.Grpc;
+using MetaGpu.Rpc.Http2;
 
 namespace MetaGpu.Tests.Transport;
 
@@ -23,6 +24,10 @@ public sealed class RawServiceFixture : IAsyncDisposable
         _directory = Path.Combine(Path.GetTempPath(), "mg-raw-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(_directory);
         SocketPath = Path.Combine(_directory, "raw.sock");
+        // Each fixture stands for a daemon of its own: tests running side by side must not share one budget.
+        options ??= new GrpcServerOptions();
+        if (ReferenceEquals(options.MemoryBudget, MemoryBudget.Shared))
+            options.MemoryBudget = new MemoryBudget(MemoryBudget.DefaultLimit);
         Server = new GrpcServer(options).AddService(binder =>
         {
             binder.AddMethod(EchoMethod, (UnaryServerMethod<byte[], byte[]>)((request, context) => Task.FromResult(request)));
