@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.Fuzz;
+
+/// <summary>
+/// The product logs at error level only for its own bugs ("unexpected failure serving", "gRPC handler failed"):
+/// hostile input must be refused without one. Remembers the first such message; the target throws it.
+/// </summary>
+internal sealed class FindingLogger : ILogger
+{
+    private string? _finding;
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (logLevel < LogLevel.Error)
+            return;
+        Interlocked.CompareExchange(ref _finding, $"{logLevel} log: {formatter(state, exception)}{(exception is null ? "" : Environment.NewLine + exception)}", null);
+    }
+
+    /// <summary>Throws the first error logged since the last call, if any.</summary>
+    public void ThrowIfAny()
+    {
+        if (Interlocked.Exchange(ref _finding, null) is { } finding)
+            throw new FuzzFinding(finding);
+    }
+}
