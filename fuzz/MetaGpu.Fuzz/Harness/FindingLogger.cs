@@ -8,14 +8,19 @@ namespace MetaGpu.Fuzz;
 /// </summary>
 internal sealed class FindingLogger : ILogger
 {
+    /// <summary>METAGPU_FUZZ_LOG=1 prints every message on stderr, to follow what one input does (fuzz/run repro).</summary>
+    private static readonly bool Verbose = Environment.GetEnvironmentVariable("METAGPU_FUZZ_LOG") == "1";
+
     private string? _finding;
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+    public bool IsEnabled(LogLevel logLevel) => Verbose || logLevel >= LogLevel.Error;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
+        if (Verbose)
+            Console.Error.WriteLine($"[{logLevel}] {formatter(state, exception)}{(exception is null ? "" : " " + exception.GetType().Name + ": " + exception.Message)}");
         if (logLevel < LogLevel.Error)
             return;
         Interlocked.CompareExchange(ref _finding, $"{logLevel} log: {formatter(state, exception)}{(exception is null ? "" : Environment.NewLine + exception)}", null);

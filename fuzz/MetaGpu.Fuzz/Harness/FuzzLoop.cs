@@ -59,6 +59,11 @@ internal static class FuzzLoop
                 }
             }
         }
+        if (Environment.GetEnvironmentVariable("METAGPU_FUZZ_LOG") == "1")
+        {
+            ThreadPool.GetMaxThreads(out var workers, out _);
+            Console.Error.WriteLine($"thread pool: {ThreadPool.ThreadCount} threads, at most {workers} workers");
+        }
         Console.WriteLine($"{ran - failed} passed, {failed} failed");
         return failed == 0 ? 0 : 1;
     }

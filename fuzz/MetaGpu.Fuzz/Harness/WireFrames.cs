@@ -9,8 +9,8 @@ namespace MetaGpu.Fuzz;
 /// </summary>
 internal static class WireFrames
 {
-    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, GoAway = 0x7;
-    public const byte EndStream = 0x1, EndHeaders = 0x4;
+    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAway = 0x7;
+    public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
     public const uint InternalError = 0x2;
 
     public static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;

@@ -70,6 +70,7 @@ internal sealed class GrpcFramingTarget : IFuzzTarget
             if (!answered)
                 throw new FuzzFinding($"the server closed the connection without answering the call to {Methods[method]}");
         }
+        ThreadPoolQuiet.Wait();
         _server.Log.ThrowIfAny();
     }
 }
