@@ -42,21 +42,27 @@ internal static class FuzzLoop
         }
         var failed = 0;
         var ran = 0;
+        var slowest = (Ms: 0.0, File: "");
         foreach (var path in paths)
         {
             IEnumerable<string> files = Directory.Exists(path) ? Directory.EnumerateFiles(path).Order(StringComparer.Ordinal) : [path];
             foreach (var file in files)
             {
                 ran++;
+                var input = File.ReadAllBytes(file);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 try
                 {
-                    target.Run(File.ReadAllBytes(file));
+                    target.Run(input);
                 }
                 catch (Exception e)
                 {
                     failed++;
                     Console.Error.WriteLine($"{file}: {e}");
                 }
+                var ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                if (ms > slowest.Ms)
+                    slowest = (ms, file);
             }
         }
         if (Environment.GetEnvironmentVariable("METAGPU_FUZZ_LOG") == "1")
@@ -64,6 +70,8 @@ internal static class FuzzLoop
             ThreadPool.GetMaxThreads(out var workers, out _);
             Console.Error.WriteLine($"thread pool: {ThreadPool.ThreadCount} threads, at most {workers} workers");
         }
+        // The first input also pays for JIT compilation; libFuzzer's runs warm up first.
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"slowest input: {slowest.Ms:F1} ms ({slowest.File})"));
         Console.WriteLine($"{ran - failed} passed, {failed} failed");
         return failed == 0 ? 0 : 1;
     }
