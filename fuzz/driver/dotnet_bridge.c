@@ -11,7 +11,8 @@
 //     escaped the target, already printed on stderr).
 // After each input the map is copied into a __libfuzzer_extra_counters section, which libFuzzer reads as
 // coverage. A non-zero status or a dead child is turned into abort(), so libFuzzer saves the input (crash-*);
-// a hang is libFuzzer's own -timeout, and the child is killed with us (PR_SET_PDEATHSIG).
+// a hang is libFuzzer's own -timeout, after which the child is killed with us (PR_SET_PDEATHSIG); on a normal
+// exit it is asked to stop first.
 //
 // Build: clang -O2 -fsanitize=fuzzer dotnet_bridge.c -o dotnet-bridge
 // Run:   dotnet-bridge [libFuzzer flags] --target_path=EXE [--target_arg=ARG ...] [CORPUS_DIR ...]
@@ -123,6 +124,23 @@ static void child_died(void)
     abort();
 }
 
+// On a normal exit (time or runs used up), end the child's loop by closing its control pipe, so it leaves
+// cleanly (its exit handlers remove its scratch files); kill it if it does not within 2 s.
+static void stop_child(void)
+{
+    if (child <= 0)
+        return;
+    close(to_child);
+    for (int i = 0; i < 200; i++)
+    {
+        if (waitpid(child, NULL, WNOHANG) == child)
+            return;
+        usleep(10 * 1000);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+}
+
 static void start_child(int segment)
 {
     int control[2], status[2];
@@ -140,7 +158,10 @@ static void start_child(int segment)
         if (getppid() != parent)
             _exit(1);
         if (dup2(control[0], CHILD_CONTROL_FD) < 0 || dup2(status[1], CHILD_STATUS_FD) < 0)
-            fail_errno("dup2");
+        {
+            fprintf(stderr, "dotnet-bridge: dup2: %s\n", strerror(errno));
+            _exit(1);
+        }
         close(control[0]);
         close(control[1]);
         close(status[0]);
@@ -160,6 +181,7 @@ static void start_child(int segment)
     close(status[1]);
     to_child = control[1];
     from_child = status[0];
+    atexit(stop_child);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -17,8 +17,7 @@ internal sealed class FuzzServer
 
     private FuzzServer()
     {
-        var directory = Directory.CreateTempSubdirectory("metagpu-fuzz-");
-        var path = Path.Combine(directory.FullName, "plugin.sock");
+        var path = Path.Combine(ScratchDirectory.Path, "plugin.sock");
         Plugin = new MetaGpuDevicePlugin(SimulatedNode.Resource, SimulatedNode.Store(0), Log, CancellationToken.None);
         Server = new GrpcServer(new GrpcServerOptions { Logger = Log })
             .AddService(Proto.DevicePlugin.V1Beta1.DevicePlugin.BindService(Plugin))
@@ -26,16 +25,6 @@ internal sealed class FuzzServer
         Server.ListenUnix(path);
         SocketPath = path;
         _endpoint = new UnixDomainSocketEndPoint(path);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try
-            {
-                directory.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        };
     }
 
     public static FuzzServer Shared => _shared ??= new FuzzServer();

@@ -17,18 +17,7 @@ internal sealed class ConfigTarget : IFuzzTarget
 
     public ConfigTarget()
     {
-        var directory = Directory.CreateTempSubdirectory("metagpu-fuzz-config-");
-        _path = Path.Combine(directory.FullName, "config.yaml");
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try
-            {
-                directory.Delete(recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        };
+        _path = Path.Combine(ScratchDirectory.Path, "config.yaml");
         using var backend = SimulatedBackend.Parse(SimulatedNode.Gpus);
         _inventory = backend.GetInventory();
     }
