@@ -1,0 +1,119 @@
+using Google.Protobuf;
+using Grpc.Core;
+using MetaGpu.DevicePlugin;
+using MetaGpu.Proto.DevicePlugin.V1Beta1;
+
+namespace MetaGpu.Fuzz.Targets;
+
+/// <summary>
+/// One DevicePlugin RPC's entry (DevicePlugin/MetaGpuDevicePlugin.cs): the request parsed with the generated
+/// protobuf parser, as the server's marshaller does, then the handler called on a <see cref="SimulatedNode"/>.
+/// Input layout: byte 0 picks the node's config (<see cref="SimulatedNode.VariantCount"/> variants), the rest is the
+/// serialized request. Refusals are a parse error or an RpcException with a status the caller can act on; an
+/// INTERNAL or UNKNOWN status, or any other exception, is a finding (the server would log it as its own bug).
+/// </summary>
+internal sealed class PluginRpcTarget(string method) : IFuzzTarget
+{
+    public const string GetDevicePluginOptions = "GetDevicePluginOptions";
+    public const string ListAndWatch = "ListAndWatch";
+    public const string GetPreferredAllocation = "GetPreferredAllocation";
+    public const string Allocate = "Allocate";
+    public const string PreStartContainer = "PreStartContainer";
+
+    public static readonly string[] Methods = [GetDevicePluginOptions, ListAndWatch, GetPreferredAllocation, Allocate, PreStartContainer];
+
+    private readonly MetaGpuDevicePlugin?[] _plugins = new MetaGpuDevicePlugin?[SimulatedNode.VariantCount];
+    private readonly FindingLogger _log = new();
+
+    public void Run(ReadOnlySpan<byte> input)
+    {
+        if (input.IsEmpty)
+            return;
+        var variant = input[0] % SimulatedNode.VariantCount;
+        var plugin = _plugins[variant] ??= new MetaGpuDevicePlugin(SimulatedNode.Resource, SimulatedNode.Store(variant), _log, CancellationToken.None);
+        var body = input[1..];
+        try
+        {
+            switch (method)
+            {
+                case GetDevicePluginOptions:
+                    Empty.Parser.ParseFrom(body);
+                    Check(plugin.GetDevicePluginOptions(new Empty(), Context()).GetAwaiter().GetResult());
+                    break;
+                case ListAndWatch:
+                    Empty.Parser.ParseFrom(body);
+                    CheckFirstListAndWatch(plugin, variant);
+                    break;
+                case GetPreferredAllocation:
+                {
+                    var request = PreferredAllocationRequest.Parser.ParseFrom(body);
+                    var response = plugin.GetPreferredAllocation(request, Context()).GetAwaiter().GetResult();
+                    if (response.ContainerResponses.Count != request.ContainerRequests.Count)
+                        throw new FuzzFinding($"{request.ContainerRequests.Count} container requests got {response.ContainerResponses.Count} answers");
+                    break;
+                }
+                case Allocate:
+                {
+                    var request = AllocateRequest.Parser.ParseFrom(body);
+                    var response = plugin.Allocate(request, Context()).GetAwaiter().GetResult();
+                    if (response.ContainerResponses.Count != request.ContainerRequests.Count)
+                        throw new FuzzFinding($"{request.ContainerRequests.Count} container requests got {response.ContainerResponses.Count} answers");
+                    break;
+                }
+                case PreStartContainer:
+                    plugin.PreStartContainer(PreStartContainerRequest.Parser.ParseFrom(body), Context()).GetAwaiter().GetResult();
+                    break;
+                default:
+                    throw new InvalidOperationException($"no such method {method}");
+            }
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            // The server answers INTERNAL "failed to deserialize message" and goes on.
+        }
+        catch (RpcException e) when (e.StatusCode is not (StatusCode.Internal or StatusCode.Unknown))
+        {
+        }
+        _log.ThrowIfAny();
+    }
+
+    private FakeCallContext Context(CancellationToken cancellationToken = default) =>
+        new("/v1beta1.DevicePlugin/" + method, cancellationToken);
+
+    private static void Check(DevicePluginOptions options)
+    {
+        if (!options.GetPreferredAllocationAvailable)
+            throw new FuzzFinding("GetDevicePluginOptions no longer offers GetPreferredAllocation");
+    }
+
+    /// <summary>The first message must list every meta-device of the plan; then the call ends when the client goes.</summary>
+    private void CheckFirstListAndWatch(MetaGpuDevicePlugin plugin, int variant)
+    {
+        using var client = new CancellationTokenSource();
+        var writer = new FirstMessageWriter(client);
+        var call = plugin.ListAndWatch(new Empty(), writer, Context(client.Token));
+        if (!call.Wait(TimeSpan.FromSeconds(10)))
+            throw new FuzzFinding("ListAndWatch did not end within 10 s of its client leaving");
+        call.GetAwaiter().GetResult();
+        var plan = SimulatedNode.Store(variant).Current.Plan.Find(SimulatedNode.Resource)!;
+        var expected = plan.Devices().Count();
+        if (writer.First is null || writer.First.Devices.Count != expected)
+            throw new FuzzFinding($"ListAndWatch's first message lists {writer.First?.Devices.Count.ToString() ?? "nothing"}, the plan has {expected} devices");
+    }
+
+    private sealed class FirstMessageWriter(CancellationTokenSource client) : IServerStreamWriter<ListAndWatchResponse>
+    {
+        public ListAndWatchResponse? First { get; private set; }
+
+        public WriteOptions? WriteOptions { get; set; }
+
+        public Task WriteAsync(ListAndWatchResponse message)
+        {
+            First ??= message;
+            client.Cancel(); // the kubelet has what it needs; it hangs up
+            return Task.CompletedTask;
+        }
+
+        public Task WriteAsync(ListAndWatchResponse message, CancellationToken cancellationToken) => WriteAsync(message);
+    }
+}
