@@ -483,10 +483,11 @@ public sealed partial class Http2Connection
                     throw new Http2ConnectionException(Http2ErrorCode.ProtocolError, $"RST_STREAM on idle stream {streamId}");
                 return;
             }
-            if (code == Http2ErrorCode.NoError && stream.RemoteEnded)
+            if (!IsServer && code == Http2ErrorCode.NoError && stream.RemoteEnded)
             {
-                // RFC 9113 8.1: the peer completed its response and stops a request it no longer needs.
-                // What it sent stays readable; only our side is cut short.
+                // RFC 9113 8.1: the server completed its response and stops a request it no longer needs.
+                // What it sent stays readable; only our side is cut short. A server never reads a reset that way:
+                // a client's reset, whatever its code, cancels the call (else the handler would run on, unseen).
                 stream.LocalEnded = true;
                 stream.SignalWritable();
                 RemoveLocked(stream);

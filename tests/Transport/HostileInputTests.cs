@@ -127,6 +127,24 @@ public sealed class HostileInputTests
     }
 
     [Fact]
+    public async Task ClientResetWithNoErrorCancelsTheServerCall()
+    {
+        // Found by fuzzing (fuzz/regressions/http2/listandwatch-rst-stream-no-error): RST_STREAM(NO_ERROR) after the
+        // request ended was treated as "response complete, keep the request readable", which is the client's rule
+        // (RFC 9113 8.1). On the server it left the handler running, and its next write failed with an error log.
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+        await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/Hold"));
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage([1]));
+        await fx.HoldStarted.Task.WaitAsync(Wait);
+        var noError = new byte[4];
+        await client.SendFrameAsync(FrameType.RstStream, FrameFlags.None, 1, noError);
+        await fx.HoldEnded.Task.WaitAsync(Wait);
+        await fx.AssertServesFreshClientAsync();
+    }
+
+    [Fact]
     public async Task EndlessContinuationIsCutOff()
     {
         await using var fx = new RawServiceFixture();

@@ -40,7 +40,14 @@ public sealed class RawServiceFixture : IAsyncDisposable
             binder.AddMethod(HoldMethod, (ClientStreamingServerMethod<byte[], byte[]>)(async (requests, context) =>
             {
                 HoldStarted.TrySetResult();
-                await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.CancellationToken);
+                }
+                finally
+                {
+                    HoldEnded.TrySetResult();
+                }
                 return [];
             }));
         });
@@ -55,6 +62,9 @@ public sealed class RawServiceFixture : IAsyncDisposable
     public GrpcServer Server { get; }
     public string SocketPath { get; }
     public TaskCompletionSource HoldStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Set when a /Hold handler returns (its call was cancelled): a reset call must not leave its handler behind.</summary>
+    public TaskCompletionSource HoldEnded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>A normal call from a fresh, independent client (Grpc.Net.Client): the server must still serve it.</summary>
     public async Task AssertServesFreshClientAsync()
