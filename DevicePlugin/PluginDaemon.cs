@@ -62,7 +62,7 @@ public static class PluginDaemon
         foreach (var w in config.Warnings.Concat(plan.Warnings))
             log.LogWarning("{Warning}", w);
         foreach (var u in inventory.Unavailable)
-            log.LogWarning("GPU {Index} ({Uuid}) is unavailable and not advertised: {Reason}", u.Index, u.Uuid, u.Reason);
+            log.LogWarning("{Gpu} is unavailable and not advertised: {Reason}", u.Name, u.Reason);
         log.LogInformation("metagpu {Version}: {Gpus} GPU(s) through {Backend}, driver {Driver}, CUDA {Cuda}; config from {Source}",
             Program.Version, inventory.Gpus.Count, backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, config.Source);
         foreach (var r in plan.Resources)

@@ -184,7 +184,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
         await using var kubelet = await TestKubelet.StartAsync(_dir);
         var plugin = StartPlugin(Backend.Simulated, 1);
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
-        var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource));
+        var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource, _dir));
         Assert.True(File.Exists(socket));
         Assert.Equal(0, await plugin.TerminateAsync(Wait));
         Assert.False(File.Exists(socket));
