@@ -35,6 +35,9 @@ public static class PluginDaemon
             log.LogError("kubelet plugin directory {Directory} does not exist: is --kubelet-dir right, and is the directory mounted into this pod?", options.PluginDirectory);
             return 1;
         }
+        using var claim = PluginDirectory.Claim(options.PluginDirectory, log);
+        if (claim is null)
+            return 1;
 
         SharingConfig Load(string? path) => SharingConfigLoader.Apply(
             SharingConfigLoader.Apply(SharingConfigLoader.Load(path), SharingConfigLoader.FromEnvironment(options.GetEnvironment), SharingConfigLoader.EnvironmentSource),

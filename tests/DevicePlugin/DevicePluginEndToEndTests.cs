@@ -143,6 +143,48 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task AnAllocateWithFiftyThousandContainersIsRefusedCheaplyWithOneLogLine()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
+        var devices = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var view = kubelet.Plugin(Resource)!;
+        var before = plugin.Memory();
+        var linesBefore = plugin.Log.Count;
+
+        var attack = new AllocateRequest();
+        var id = devices.Keys.First();
+        for (var i = 0; i < 50_000; i++)
+            attack.ContainerRequests.Add(new ContainerAllocateRequest { DevicesIds = { id } });
+        var error = await Record.ExceptionAsync(async () => await view.Client.AllocateAsync(attack));
+        await Task.Delay(500); // let the log lines of the call arrive
+        var after = plugin.Memory();
+        var lines = plugin.Log.Count - linesBefore;
+        // The numbers first, so a run against another build (METAGPU_E2E_BINARY) shows them even when it fails.
+        output.WriteLine($"RSS before {before.NowKiB / 1024.0:0.0} MiB, peak after the 50,000-container Allocate {after.PeakKiB / 1024.0:0.0} MiB (now {after.NowKiB / 1024.0:0.0} MiB); {lines} log lines");
+        var e = Assert.IsType<RpcException>(error);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("50000 containers", e.Status.Detail);
+
+        // The daemon lives and answers a normal call from the kubelet.
+        var (ids, _) = await view.AdmitAsync(10);
+        Assert.Equal(10, ids.Count);
+        Assert.True(after.PeakKiB < 48 * 1024, $"peak RSS {after.PeakKiB} KiB");
+        Assert.True(lines < 10, $"{lines} log lines:\n{string.Join('\n', plugin.Log.Skip(linesBefore).Take(20))}");
+    }
+
+    [Fact]
+    public async Task AGpuWhoseUuidCannotBeReadIsNamedByItsIndex()
+    {
+        FakeWorld(2, "error func=nvmlDeviceGetUUID gpu=1 code=999\n");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.FakeNvml, 2);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        await plugin.WaitForLogAsync("GPU 1 (UUID unreadable) is unavailable", Wait);
+        Assert.DoesNotContain("(null)", plugin.LogText);
+    }
+
+    [Fact]
     public async Task SurvivesTwentyKubeletRestartsInARow()
     {
         await using var kubelet = await TestKubelet.StartAsync(_dir);
