@@ -115,7 +115,7 @@ public static class PluginDaemon
 
     private static async Task PumpHealthAsync(GpuHealthMonitor monitor, NodeStateStore store, CancellationToken stop)
     {
-        var seen = monitor.Current.Version;
+        var seen = store.Current.Health.Version; // the store's, not the monitor's: a change made before this line runs is not lost
         while (!stop.IsCancellationRequested)
         {
             var health = await monitor.WaitForChangeAsync(seen, stop).ConfigureAwait(false);

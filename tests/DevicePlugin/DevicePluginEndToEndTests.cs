@@ -276,6 +276,39 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task AGpuWhoseEventRegistrationFailedComesBackAndAGpuLostWithoutEventGoes()
+    {
+        var world = FakeWorld(2, "error func=nvmlDeviceRegisterEvents gpu=1 code=999\n");
+        var config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "health:\n  recoveryQuietPeriod: 2s\n");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.FakeNvml, 2, "--config", config);
+        var gpu0 = "GPU-00000000-aaaa-bbbb-cccc-000000000000";
+        var gpu1 = "GPU-00000001-aaaa-bbbb-cccc-000000000001";
+        bool On(string id, string gpu) => id.EndsWith(gpu, StringComparison.Ordinal);
+
+        // GPU 1 cannot be watched: its 100 meta-devices are unhealthy, not lost for good.
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200 && d.Count(x => x.Value.Health != "Healthy") == 100
+            && d.Where(x => x.Value.Health != "Healthy").All(x => On(x.Key, gpu1)), Wait);
+        var lines = File.ReadAllLines(world).Where(l => !l.StartsWith("error", StringComparison.Ordinal));
+        var healthyWorld = string.Join('\n', lines) + "\n";
+        File.WriteAllText(world + ".new", healthyWorld);
+        File.Move(world + ".new", world, overwrite: true);
+        var clock = Stopwatch.StartNew();
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Values.All(x => x.Health == "Healthy"), TimeSpan.FromSeconds(30));
+        output.WriteLine($"GPU 1 healthy {clock.Elapsed.TotalMilliseconds:0} ms after its registration fault was cleared");
+
+        // GPU 0 falls off the bus without an event: the periodic query notices.
+        File.WriteAllText(world + ".new", healthyWorld + "lost gpu=0 event=0\n");
+        File.Move(world + ".new", world, overwrite: true);
+        clock.Restart();
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Where(x => On(x.Key, gpu0)).All(x => x.Value.Health == "Unhealthy")
+            && d.Where(x => On(x.Key, gpu1)).All(x => x.Value.Health == "Healthy"), TimeSpan.FromSeconds(30));
+        output.WriteLine($"GPU 0 unhealthy {clock.Elapsed.TotalMilliseconds:0} ms after it was lost without an event");
+        await plugin.WaitForLogAsync("does not answer", Wait);
+    }
+
+    [Fact]
     public async Task AConfigChangeIsAppliedLiveAndABadOneIsRejected()
     {
         var config = Path.Combine(_dir, "config.yaml");
