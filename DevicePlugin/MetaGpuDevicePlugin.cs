@@ -108,18 +108,20 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var plan = PlanOrThrow(current);
         var response = new AllocateResponse();
         var spans = new List<string>();
-        var summaries = new List<string>();
+        var summaries = new List<ContainerSummary>();
         foreach (var container in request.ContainerRequests)
             response.ContainerResponses.Add(AllocateContainer(plan, current, container.DevicesIds, spans, summaries));
 
         // At most one warning and one info line per request, whatever it holds.
         if (spans.Count > 0)
             log?.LogWarning("allocation spans GPUs: {Message}{More}", spans[0], spans.Count > 1 ? $" (and {spans.Count - 1} more containers)" : "");
+        var first = summaries[0];
         if (summaries.Count == 1)
-            log?.LogInformation("Allocate {Resource}: {Summary}", ResourceName, summaries[0]);
+            log?.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
+                ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB);
         else
-            log?.LogInformation("Allocate {Resource}: {Containers} containers, {Count} meta-devices in all; first: {Summary}",
-                ResourceName, summaries.Count, request.ContainerRequests.Sum(c => c.DevicesIds.Count), summaries[0]);
+            log?.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
+                ResourceName, summaries.Count, summaries.Sum(c => c.Count), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB);
         return Task.FromResult(response);
     }
 
@@ -159,7 +161,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// A spanning warning goes to <paramref name="spans"/> and the log summary to <paramref name="summaries"/>, so the
     /// caller logs a bounded number of lines per request.
     /// </summary>
-    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans, List<string> summaries)
+    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans, List<ContainerSummary> summaries)
     {
         var config = current.Config;
         if (ids.Count == 0)
@@ -225,9 +227,12 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         response.Envs["METAGPU_SHARES"] = shares;
         response.Envs["METAGPU_REQUEST"] = ids.Count.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_MAX_MEM"] = maxMemoryMiB.ToString(CultureInfo.InvariantCulture);
-        summaries.Add(string.Create(CultureInfo.InvariantCulture, $"{ids.Count} meta-devices on {gpus} ({shares}), memory limit {maxMemoryMiB} MiB"));
+        summaries.Add(new ContainerSummary(ids.Count, gpus, shares, maxMemoryMiB));
         return response;
     }
+
+    /// <summary>What the log says of one container's allocation.</summary>
+    private sealed record ContainerSummary(int Count, string Gpus, string Shares, ulong MaxMemoryMiB);
 
     /// <summary>The CDI name of a whole NVIDIA GPU, as the NVIDIA container toolkit generates its spec.</summary>
     public static string CdiName(string uuid) => "nvidia.com/gpu=" + uuid;
