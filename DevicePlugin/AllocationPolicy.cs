@@ -93,7 +93,7 @@ public static class AllocationPolicy
     /// <summary>Where the meta-devices <paramref name="ids"/> of <paramref name="plan"/> lie.</summary>
     /// <exception cref="UnknownDeviceException">The first ID (in the collection's order) that is not a meta-device of
     /// the plan.</exception>
-    /// <exception cref="ArgumentException">An ID occurs twice.</exception>
+    /// <exception cref="DuplicateDeviceException">An ID occurs twice.</exception>
     public static AllocationShape Describe(ResourcePlan plan, IReadOnlyCollection<string> ids)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -106,7 +106,7 @@ public static class AllocationPolicy
             if (!TryResolve(id, byUuid, out var slot, out _))
                 throw new UnknownDeviceException(id ?? "", plan.ResourceName);
             if (!seen.Add(id))
-                throw new ArgumentException($"'{id}' occurs more than once", nameof(ids));
+                throw new DuplicateDeviceException(id, plan.ResourceName);
             slot.Take++;
         }
 

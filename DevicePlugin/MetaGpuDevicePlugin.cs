@@ -8,29 +8,48 @@ namespace MetaGpu.DevicePlugin;
 
 /// <summary>
 /// The kubelet's DevicePlugin service for one resource. Every answer is computed from the current
-/// <see cref="NodeState"/>; nothing here keeps state of its own, so a restarted daemon answers the same way.
+/// <see cref="NodeState"/>; nothing here keeps state of its own (apart from knowing which ListAndWatch stream is the
+/// kubelet's), so a restarted daemon answers the same way.
 /// </summary>
 public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore state, ILogger? log, CancellationToken stopping)
     : Proto.DevicePlugin.V1Beta1.DevicePlugin.DevicePluginBase
 {
+    /// <summary>
+    /// The most containers one Allocate or GetPreferredAllocation may ask for. The kubelet sends exactly one per call;
+    /// the cap keeps a hostile request (50,000 containers took 227 MB and wrote 50,000 log lines) from costing more
+    /// than a bounded answer. Beyond it the call fails with INVALID_ARGUMENT before any work.
+    /// </summary>
+    public const int MaxContainersPerRequest = 64;
+
     public string ResourceName { get; } = resourceName;
 
-    /// <summary>Raised when a ListAndWatch stream ends for a reason other than our own stop: the kubelet went away.</summary>
+    /// <summary>Ties the registration's ListAndWatch stream to our Register call (see <see cref="RegistrationStream"/>).</summary>
+    public RegistrationStream Registration { get; } = new();
+
+    /// <summary>Raised when the registration's ListAndWatch stream ends for a reason other than our own stop: the kubelet went away.</summary>
     public event Action<string>? StreamLost;
 
-    /// <summary>How many ListAndWatch streams are open (the kubelet keeps one).</summary>
+    /// <summary>How many ListAndWatch streams are open (the kubelet keeps one; other clients may open more).</summary>
     public int OpenStreams => Volatile.Read(ref _openStreams);
 
     private int _openStreams;
 
-    public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context) =>
-        Task.FromResult(new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false });
+    public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context)
+    {
+        Registration.OptionsAsked(context.Peer);
+        return Task.FromResult(new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false });
+    }
 
     public override async Task ListAndWatch(Empty request, IServerStreamWriter<ListAndWatchResponse> responseStream, ServerCallContext context)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
         var token = linked.Token;
         Interlocked.Increment(ref _openStreams);
+        var kubelets = Registration.Claim(context.Peer, linked);
+        // Only the kubelet's stream is worth an info line per change; other clients' streams could flood the log.
+        var level = kubelets ? LogLevel.Information : LogLevel.Debug;
+        if (!kubelets)
+            log?.LogDebug("ListAndWatch {Resource}: a stream from {Peer}, not the registration's: its end does not count", ResourceName, context.Peer);
         ListAndWatchResponse? sent = null;
         try
         {
@@ -47,7 +66,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
                         await responseStream.WriteAsync(snapshot, token).ConfigureAwait(false);
                         sent = snapshot;
                         var unhealthy = snapshot.Devices.Count(d => d.Health != DeviceList.Healthy);
-                        log?.LogInformation("ListAndWatch {Resource}: {Devices} devices, {Unhealthy} unhealthy", ResourceName, snapshot.Devices.Count, unhealthy);
+                        log?.Log(level, "ListAndWatch {Resource}: {Devices} devices, {Unhealthy} unhealthy", ResourceName, snapshot.Devices.Count, unhealthy);
                     }
                 }
                 current = await state.WaitForChangeAsync(current.Version, token).ConfigureAwait(false);
@@ -59,18 +78,21 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         finally
         {
             Interlocked.Decrement(ref _openStreams);
-            if (!stopping.IsCancellationRequested)
+            if (kubelets && !stopping.IsCancellationRequested)
                 StreamLost?.Invoke(ResourceName);
         }
     }
 
     public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context)
     {
+        CheckContainerCount(request.ContainerRequests.Count, "GetPreferredAllocation");
         var current = state.Current;
         var plan = PlanOrThrow(current);
         var response = new PreferredAllocationResponse();
         foreach (var container in request.ContainerRequests)
         {
+            ThrowIfDuplicate(container.AvailableDeviceIDs);
+            ThrowIfDuplicate(container.MustIncludeDeviceIDs);
             var ids = AllocationPolicy.Preferred(plan, container.AvailableDeviceIDs, container.MustIncludeDeviceIDs, container.AllocationSize, current.Config.Policy);
             var answer = new ContainerPreferredAllocationResponse();
             answer.DeviceIDs.Add(ids);
@@ -81,24 +103,67 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
     public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context)
     {
+        CheckContainerCount(request.ContainerRequests.Count, "Allocate");
         var current = state.Current;
         var plan = PlanOrThrow(current);
         var response = new AllocateResponse();
+        var spans = new List<string>();
+        var summaries = new List<ContainerSummary>();
         foreach (var container in request.ContainerRequests)
-            response.ContainerResponses.Add(AllocateContainer(plan, current.Config, container.DevicesIds));
+            response.ContainerResponses.Add(AllocateContainer(plan, current, container.DevicesIds, spans, summaries));
+
+        // At most one warning and one info line per request, whatever it holds.
+        if (spans.Count > 0)
+            log?.LogWarning("allocation spans GPUs: {Message}{More}", spans[0], spans.Count > 1 ? $" (and {spans.Count - 1} more containers)" : "");
+        var first = summaries[0];
+        if (summaries.Count == 1)
+            log?.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
+                ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB);
+        else
+            log?.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
+                ResourceName, summaries.Count, summaries.Sum(c => c.Count), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB);
         return Task.FromResult(response);
     }
 
     public override Task<PreStartContainerResponse> PreStartContainer(PreStartContainerRequest request, ServerCallContext context) =>
         Task.FromResult(new PreStartContainerResponse());
 
+    private void CheckContainerCount(int count, string call)
+    {
+        if (count == 0)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: {call} without container requests"));
+        if (count > MaxContainersPerRequest)
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"{ResourceName}: {call} asks for {count} containers; at most {MaxContainersPerRequest} are accepted in one request (the kubelet sends one)"));
+    }
+
+    private void ThrowIfDuplicate(IReadOnlyCollection<string> ids)
+    {
+        if (ids.Count < 2)
+            return;
+        var seen = new HashSet<string>(ids.Count, StringComparer.Ordinal);
+        foreach (var id in ids)
+        {
+            if (!seen.Add(id))
+                throw new RpcException(new Status(StatusCode.InvalidArgument, new DuplicateDeviceException(Shorten(id), ResourceName).Message));
+        }
+    }
+
+    /// <summary>An ID from a request as it may appear in an error: never more than a short prefix of what a peer sent.</summary>
+    private static string Shorten(string id) => id.Length <= MetaDeviceId.MaxLength ? id : id[..MetaDeviceId.MaxLength] + "…";
+
     private ResourcePlan PlanOrThrow(NodeState current) =>
         current.Plan.Find(ResourceName)
         ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, $"resource {ResourceName} is no longer configured on this node"));
 
-    /// <summary>What one container gets: the physical GPUs behind its meta-devices, its share of each, its memory limit.</summary>
-    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, SharingConfig config, IReadOnlyCollection<string> ids)
+    /// <summary>
+    /// What one container gets: the physical GPUs behind its meta-devices, its share of each, its memory limit.
+    /// A spanning warning goes to <paramref name="spans"/> and the log summary to <paramref name="summaries"/>, so the
+    /// caller logs a bounded number of lines per request.
+    /// </summary>
+    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans, List<ContainerSummary> summaries)
     {
+        var config = current.Config;
         if (ids.Count == 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: Allocate without device IDs"));
         AllocationShape shape;
@@ -108,11 +173,23 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         }
         catch (UnknownDeviceException e)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: {e.Message}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: '{Shorten(e.DeviceId)}' is not a device of {ResourceName}"));
         }
-        catch (ArgumentException e)
+        catch (DuplicateDeviceException e)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: {e.Message}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, new DuplicateDeviceException(Shorten(e.DeviceId), ResourceName).Message));
+        }
+
+        // The kubelet offers only devices it saw healthy, but health may have changed since, and a peer may ask anyway:
+        // a container must not start on a GPU that is known to be failing.
+        foreach (var s in shape.PerGpu)
+        {
+            if (!current.Health.IsHealthy(s.Gpu.Uuid))
+            {
+                var why = current.Health.Gpus.TryGetValue(s.Gpu.Uuid, out var h) && h.Reason is not null ? h.Reason : "no health record";
+                throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                    $"{ResourceName}: GPU {s.Gpu.Uuid} is unhealthy ({why}); its meta-devices cannot be allocated until it recovers"));
+            }
         }
 
         var gpus = string.Join(",", shape.PerGpu.Select(s => s.Gpu.Uuid));
@@ -124,7 +201,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
                 log?.LogWarning("refusing allocation: {Message}", message);
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, message + "; spanning is set to reject"));
             }
-            log?.LogWarning("allocation spans GPUs: {Message}", message);
+            spans.Add(message);
         }
 
         var response = new ContainerAllocateResponse();
@@ -150,33 +227,19 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         response.Envs["METAGPU_SHARES"] = shares;
         response.Envs["METAGPU_REQUEST"] = ids.Count.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_MAX_MEM"] = maxMemoryMiB.ToString(CultureInfo.InvariantCulture);
-        log?.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
-            ResourceName, ids.Count, gpus, shares, maxMemoryMiB);
+        summaries.Add(new ContainerSummary(ids.Count, gpus, shares, maxMemoryMiB));
         return response;
     }
+
+    /// <summary>What the log says of one container's allocation.</summary>
+    private sealed record ContainerSummary(int Count, string Gpus, string Shares, ulong MaxMemoryMiB);
 
     /// <summary>The CDI name of a whole NVIDIA GPU, as the NVIDIA container toolkit generates its spec.</summary>
     public static string CdiName(string uuid) => "nvidia.com/gpu=" + uuid;
 
-    /// <summary>The CDI annotation prefix is fixed; the suffix names who asks (unique per plugin).</summary>
-    private string CdiAnnotationKey => "cdi.k8s.io/metagpu_" + SocketNames.Sanitize(ResourceName);
-}
-
-/// <summary>Names derived from a resource name, safe for file names and annotation keys.</summary>
-public static class SocketNames
-{
-    /// <summary><c>cnvrg.io/metagpu</c> → <c>cnvrg.io_metagpu</c>.</summary>
-    public static string Sanitize(string resourceName)
-    {
-        var chars = resourceName.ToCharArray();
-        for (var i = 0; i < chars.Length; i++)
-        {
-            if (!(char.IsAsciiLetterOrDigit(chars[i]) || chars[i] is '.' or '-' or '_'))
-                chars[i] = '_';
-        }
-        return new string(chars);
-    }
-
-    /// <summary>The socket file in the kubelet's plugin directory for a resource.</summary>
-    public static string EndpointFileName(string resourceName) => "metagpu-" + Sanitize(resourceName) + ".sock";
+    /// <summary>
+    /// The CDI annotation prefix is fixed; the suffix names who asks (unique per plugin). The key's name part may have
+    /// 63 characters, so a long resource name is shortened (with a hash, still unique).
+    /// </summary>
+    private string CdiAnnotationKey => "cdi.k8s.io/" + SocketNames.Shorten("metagpu_" + ResourceName, 63);
 }

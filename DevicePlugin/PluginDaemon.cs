@@ -35,6 +35,9 @@ public static class PluginDaemon
             log.LogError("kubelet plugin directory {Directory} does not exist: is --kubelet-dir right, and is the directory mounted into this pod?", options.PluginDirectory);
             return 1;
         }
+        using var claim = PluginDirectory.Claim(options.PluginDirectory, log);
+        if (claim is null)
+            return 1;
 
         SharingConfig Load(string? path) => SharingConfigLoader.Apply(
             SharingConfigLoader.Apply(SharingConfigLoader.Load(path), SharingConfigLoader.FromEnvironment(options.GetEnvironment), SharingConfigLoader.EnvironmentSource),
@@ -62,7 +65,7 @@ public static class PluginDaemon
         foreach (var w in config.Warnings.Concat(plan.Warnings))
             log.LogWarning("{Warning}", w);
         foreach (var u in inventory.Unavailable)
-            log.LogWarning("GPU {Index} ({Uuid}) is unavailable and not advertised: {Reason}", u.Index, u.Uuid, u.Reason);
+            log.LogWarning("{Gpu} is unavailable and not advertised: {Reason}", u.Name, u.Reason);
         log.LogInformation("metagpu {Version}: {Gpus} GPU(s) through {Backend}, driver {Driver}, CUDA {Cuda}; config from {Source}",
             Program.Version, inventory.Gpus.Count, backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, config.Source);
         LogEffectiveConfig(log, "effective configuration", config, plan);
@@ -134,7 +137,7 @@ public static class PluginDaemon
 
     private static async Task PumpHealthAsync(GpuHealthMonitor monitor, NodeStateStore store, CancellationToken stop)
     {
-        var seen = monitor.Current.Version;
+        var seen = store.Current.Health.Version; // the store's, not the monitor's: a change made before this line runs is not lost
         while (!stop.IsCancellationRequested)
         {
             var health = await monitor.WaitForChangeAsync(seen, stop).ConfigureAwait(false);

@@ -27,7 +27,7 @@ public sealed class PluginEndpoint : IAsyncDisposable
         ResourceName = resourceName;
         _state = state;
         _log = log;
-        FileName = SocketNames.EndpointFileName(resourceName);
+        FileName = SocketNames.EndpointFileName(resourceName, pluginDirectory);
         SocketPath = Path.Combine(pluginDirectory, FileName);
         Service = new MetaGpuDevicePlugin(resourceName, state, log, _stopping.Token);
         Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
@@ -42,7 +42,10 @@ public sealed class PluginEndpoint : IAsyncDisposable
     public string SocketPath { get; }
     public MetaGpuDevicePlugin Service { get; }
 
-    /// <summary>True once the kubelet's ListAndWatch stream ended without us stopping it: the kubelet went away.</summary>
+    /// <summary>
+    /// True once the registration's ListAndWatch stream ended without us stopping it: the kubelet went away. Streams of
+    /// other clients come and go without effect.
+    /// </summary>
     public bool StreamLost => Volatile.Read(ref _streamLost) != 0;
 
     /// <summary>When the socket file was created, to notice the kubelet deleting it.</summary>
@@ -59,13 +62,24 @@ public sealed class PluginEndpoint : IAsyncDisposable
     {
         using var channel = new UnixChannel(kubeletSocket, new UnixChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(2), Logger = _log });
         var client = new Registration.RegistrationClient(channel);
-        await client.RegisterAsync(new RegisterRequest
+        var registered = false;
+        // Inside this call the kubelet dials back and asks for our options: that tells us which connection is its.
+        Service.Registration.Begin();
+        try
         {
-            Version = ApiVersion,
-            Endpoint = FileName,
-            ResourceName = ResourceName,
-            Options = new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false },
-        }, deadline: DateTime.UtcNow + RegisterTimeout, cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
+            await client.RegisterAsync(new RegisterRequest
+            {
+                Version = ApiVersion,
+                Endpoint = FileName,
+                ResourceName = ResourceName,
+                Options = new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false },
+            }, deadline: DateTime.UtcNow + RegisterTimeout, cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
+            registered = true;
+        }
+        finally
+        {
+            Service.Registration.End(registered);
+        }
     }
 
     /// <summary>Ends the ListAndWatch stream (so the kubelet lets go of this endpoint), closes the socket and removes its file.</summary>

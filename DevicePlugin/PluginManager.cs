@@ -108,7 +108,15 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
                 log?.LogInformation("{Resource}: {Reason}; closing the old stream and registering again", slot.Name, reason);
                 await slot.StopAsync().ConfigureAwait(false);
             }
-            slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, log);
+            try
+            {
+                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, log);
+            }
+            catch (PluginDirectoryException e)
+            {
+                slot.Failed(e.Message, log);
+                return;
+            }
             try
             {
                 slot.Endpoint.Listen();

@@ -4,10 +4,12 @@ namespace MetaGpu.Nvml;
 
 /// <summary>
 /// Watches GPU health on its own thread: waits (bounded) on the backend's event set for critical XIDs,
-/// double-bit ECC errors and lost GPUs, and brings a GPU back once it has been quiet for
-/// <see cref="GpuHealthOptions.RecoveryQuietPeriod"/> and answers queries again. When the event machinery itself
-/// fails, every GPU it covers is marked unhealthy with the reason and the loop sets it up again later: the monitor
-/// never throws into its caller and never takes the daemon down.
+/// double-bit ECC errors and lost GPUs, asks every healthy GPU a cheap query every
+/// <see cref="GpuHealthOptions.ProbeInterval"/> (a GPU can be lost without an event), and brings a GPU back once it
+/// has been quiet for <see cref="GpuHealthOptions.RecoveryQuietPeriod"/> and answers queries again. A GPU whose event
+/// registration failed counts as unhealthy and its registration is retried with back-off, so it comes back once the
+/// fault is gone. When the event machinery itself fails, every GPU it covers is marked unhealthy with the reason and
+/// the loop sets it up again later: the monitor never throws into its caller and never takes the daemon down.
 /// </summary>
 public sealed class GpuHealthMonitor : IDisposable
 {
@@ -21,6 +23,8 @@ public sealed class GpuHealthMonitor : IDisposable
     private GpuHealthSnapshot _current;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
+    private int _registrationAttempts;
+    private DateTimeOffset _nextRegistration;
 
     public GpuHealthMonitor(IGpuBackend backend, IEnumerable<string> uuids, GpuHealthOptions? options = null, ILogger? log = null, TimeProvider? time = null)
     {
@@ -75,6 +79,7 @@ public sealed class GpuHealthMonitor : IDisposable
     private void Run()
     {
         IGpuEventWatcher? watcher = null;
+        var nextProbe = _time.GetUtcNow() + _options.ProbeInterval;
         while (!_stop.IsCancellationRequested)
         {
             try
@@ -82,14 +87,21 @@ public sealed class GpuHealthMonitor : IDisposable
                 if (watcher is null)
                 {
                     watcher = _backend.WatchEvents();
-                    foreach (var (uuid, why) in watcher.RegistrationFailures)
-                        MarkUnhealthy([uuid], "health events unavailable: " + why);
-                    foreach (var (uuid, why) in watcher.Unwatched)
-                        _log?.LogWarning("GPU {Uuid} offers no health events ({Reason}); it stays usable without event-based health checks", uuid, why);
+                    _registrationAttempts = 0;
+                    OnRegistered(watcher, previous: null);
+                }
+                else if (watcher.RegistrationFailures.Count > 0 && _time.GetUtcNow() >= _nextRegistration)
+                {
+                    watcher = RegisterAgain(watcher);
                 }
                 var e = watcher.Wait(_options.EventWaitTimeout);
                 if (e is not null)
                     OnEvent(e);
+                if (_time.GetUtcNow() >= nextProbe)
+                {
+                    ProbeHealthy();
+                    nextProbe = _time.GetUtcNow() + _options.ProbeInterval;
+                }
                 CheckRecoveries(watcher);
             }
             catch (Exception ex)
@@ -103,6 +115,90 @@ public sealed class GpuHealthMonitor : IDisposable
             }
         }
         watcher?.Dispose();
+    }
+
+    /// <summary>What a new event set means: GPUs it could not register are suspect, retried after a back-off.</summary>
+    private void OnRegistered(IGpuEventWatcher watcher, IGpuEventWatcher? previous)
+    {
+        foreach (var (uuid, why) in watcher.RegistrationFailures)
+            MarkUnhealthy([uuid], "health events unavailable: " + why);
+        if (previous is not null)
+        {
+            foreach (var uuid in previous.RegistrationFailures.Keys.Where(u => !watcher.RegistrationFailures.ContainsKey(u)))
+                _log?.LogInformation("GPU {Uuid}: health events registered again", uuid);
+        }
+        foreach (var (uuid, why) in watcher.Unwatched)
+        {
+            if (previous is null || !previous.Unwatched.ContainsKey(uuid))
+                _log?.LogWarning("GPU {Uuid} offers no health events ({Reason}); it stays usable, checked by queries only", uuid, why);
+        }
+        if (watcher.RegistrationFailures.Count == 0)
+            return;
+        var delay = BackOff();
+        _log?.LogDebug("registering health events again in {Delay} for {Gpus}", delay, string.Join(", ", watcher.RegistrationFailures.Keys));
+    }
+
+    /// <summary>The next registration attempt: <see cref="GpuHealthOptions.RetryDelay"/> doubling per failed attempt, up to twelve times it.</summary>
+    private TimeSpan BackOff()
+    {
+        _registrationAttempts++;
+        var retry = _options.RetryDelay.Ticks;
+        var delay = TimeSpan.FromTicks(Math.Min(retry * (1L << Math.Min(_registrationAttempts - 1, 20)), retry * 12));
+        _nextRegistration = _time.GetUtcNow() + delay;
+        return delay;
+    }
+
+    /// <summary>
+    /// A fresh event set for every GPU, replacing <paramref name="old"/>. The new set is registered before the old one
+    /// is drained and freed, so no event falls between them (one may come twice: health is idempotent). If the new set
+    /// cannot be made, the old one stays and the back-off grows.
+    /// </summary>
+    private IGpuEventWatcher RegisterAgain(IGpuEventWatcher old)
+    {
+        IGpuEventWatcher fresh;
+        try
+        {
+            fresh = _backend.WatchEvents();
+        }
+        catch (Exception ex)
+        {
+            _log?.LogDebug("registering health events again failed: {Error}", ex.Message);
+            BackOff();
+            return old;
+        }
+        try
+        {
+            while (old.Wait(TimeSpan.Zero) is { } e)
+                OnEvent(e);
+        }
+        catch (Exception ex)
+        {
+            _log?.LogDebug("draining the old event set failed: {Error}", ex.Message);
+        }
+        old.Dispose();
+        if (fresh.RegistrationFailures.Count < old.RegistrationFailures.Count)
+            _registrationAttempts = 0;
+        OnRegistered(fresh, old);
+        return fresh;
+    }
+
+    /// <summary>Asks each healthy GPU a cheap query; one that does not answer is unhealthy (NVML's words say why).</summary>
+    private void ProbeHealthy()
+    {
+        List<string> healthy;
+        lock (_lock)
+            healthy = _current.Gpus.Values.Where(h => h.Healthy).Select(h => h.Uuid).ToList();
+        foreach (var uuid in healthy)
+        {
+            try
+            {
+                _backend.Probe(uuid);
+            }
+            catch (GpuBackendException e)
+            {
+                MarkUnhealthy([uuid], "does not answer: " + e.Message);
+            }
+        }
     }
 
     private void OnEvent(GpuEvent e)

@@ -15,8 +15,17 @@ public sealed record GpuHealthOptions
     /// <summary>The bound on one event wait, so the loop notices a stop request and checks recoveries promptly.</summary>
     public TimeSpan EventWaitTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>How long to wait before setting up the event machinery again after it failed.</summary>
+    /// <summary>
+    /// How long to wait before setting up the event machinery again after it failed, and the first back-off before
+    /// registering events again for GPUs whose registration failed (doubling up to twelve times this).
+    /// </summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How often every healthy GPU is asked a cheap query (its memory info): a GPU can fall off the bus without any
+    /// event, and then only a query that fails (NVML_ERROR_GPU_IS_LOST) tells.
+    /// </summary>
+    public TimeSpan ProbeInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The default set with <paramref name="add"/> added and <paramref name="remove"/> taken out (e.g. from config or flags).</summary>
     public GpuHealthOptions WithXids(IEnumerable<ulong>? add, IEnumerable<ulong>? remove)

@@ -40,7 +40,11 @@ public sealed record GpuInventory(string DriverVersion, string CudaDriverVersion
 }
 
 /// <summary>A GPU the backend counts but cannot read, and why (NVML's words).</summary>
-public sealed record GpuProblem(int Index, string? Uuid, string Reason);
+public sealed record GpuProblem(int Index, string? Uuid, string Reason)
+{
+    /// <summary>How logs and messages name the GPU: <c>GPU 1 (GPU-…)</c>, or <c>GPU 1 (UUID unreadable)</c> when even that failed.</summary>
+    public string Name => Uuid is null ? $"GPU {Index} (UUID unreadable)" : $"GPU {Index} ({Uuid})";
+}
 
 public enum GpuProcessKind
 {

@@ -94,7 +94,7 @@ public sealed class SimulatedBackend : IGpuBackend
     {
         lock (_lock)
         {
-            var watcher = new SimulatedWatcher(this);
+            var watcher = new SimulatedWatcher(this, new Dictionary<string, string>(_registrationFailures, StringComparer.Ordinal));
             _watchers.Add(watcher);
             return watcher;
         }
@@ -141,14 +141,35 @@ public sealed class SimulatedBackend : IGpuBackend
         }
     }
 
-    /// <summary>A lost GPU fails every query with GPU_IS_LOST until it is found again.</summary>
-    public void SetLost(string uuid, bool lost)
+    /// <summary>
+    /// A lost GPU fails every query with GPU_IS_LOST until it is found again. With <paramref name="announced"/> the event
+    /// sets report the loss; without, it falls off silently and only a query tells.
+    /// </summary>
+    public void SetLost(string uuid, bool lost, bool announced = true)
     {
         lock (_lock)
             FindUnchecked(uuid).Lost = lost;
-        if (lost)
+        if (lost && announced)
             InjectEvent(new GpuEvent(uuid, GpuEventKind.GpuLost, 0));
     }
+
+    /// <summary>
+    /// Makes event registration fail for one GPU in every event set created from now on, as nvmlDeviceRegisterEvents
+    /// failing would (null: registration works again); such a set delivers none of that GPU's events.
+    /// </summary>
+    public void FailEventRegistration(string uuid, string? why)
+    {
+        lock (_lock)
+        {
+            FindUnchecked(uuid);
+            if (why is null)
+                _registrationFailures.Remove(uuid);
+            else
+                _registrationFailures[uuid] = "nvmlDeviceRegisterEvents failed: " + why;
+        }
+    }
+
+    private readonly Dictionary<string, string> _registrationFailures = new(StringComparer.Ordinal);
 
     /// <summary>Makes the next event-set operations fail, as a broken driver would (null: work again).</summary>
     public string? FailEvents { get; set; }
@@ -210,15 +231,17 @@ public sealed class SimulatedBackend : IGpuBackend
         }
     }
 
-    private sealed class SimulatedWatcher(SimulatedBackend backend) : IGpuEventWatcher
+    private sealed class SimulatedWatcher(SimulatedBackend backend, Dictionary<string, string> failures) : IGpuEventWatcher
     {
         private readonly Queue<GpuEvent> _queue = new();
         private bool _closed;
 
-        public IReadOnlyDictionary<string, string> RegistrationFailures { get; } = new Dictionary<string, string>();
+        public IReadOnlyDictionary<string, string> RegistrationFailures { get; } = failures;
 
         public void Enqueue(GpuEvent e)
         {
+            if (e.Uuid is not null && failures.ContainsKey(e.Uuid))
+                return; // not registered in this set
             lock (_queue)
             {
                 _queue.Enqueue(e);

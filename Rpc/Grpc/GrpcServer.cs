@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net.Sockets;
+using System.Text;
 using Grpc.Core;
 using MetaGpu.Rpc.Http2;
 using Microsoft.Extensions.Logging;
@@ -97,23 +99,39 @@ public sealed class GrpcServer : IAsyncDisposable
         return this;
     }
 
+    /// <summary>The longest path a Unix socket can be bound to: <c>sun_path</c> holds 108 bytes with the final NUL.</summary>
+    public const int MaxUnixSocketPathBytes = 107;
+
     /// <summary>
-    /// Binds a Unix socket at <paramref name="socketPath"/> (a stale socket file is replaced) and starts accepting:
-    /// clients may connect as soon as it returns. Call it again to serve the same services on more sockets.
+    /// Binds a Unix socket at <paramref name="socketPath"/> and starts accepting: clients may connect as soon as it
+    /// returns. Call it again to serve the same services on more sockets. A socket file left by a process that is gone
+    /// (nothing accepts on it) is replaced; one that still answers is never touched.
     /// </summary>
+    /// <exception cref="IOException">The path is too long for a Unix socket, its directory does not exist, or another
+    /// process serves on it (the message says which).</exception>
     public void ListenUnix(string socketPath)
     {
         if (Volatile.Read(ref _stopped) != 0)
             throw new ObjectDisposedException(nameof(GrpcServer));
+        // Checked here, not left to UnixDomainSocketEndPoint: its exception is an ArgumentOutOfRangeException whose
+        // text is a bare resource key in a trimmed binary.
+        var bytes = Encoding.UTF8.GetByteCount(socketPath);
+        if (bytes > MaxUnixSocketPathBytes)
+            throw new IOException($"cannot listen on {socketPath}: the path is {bytes} bytes long, and a Unix socket path may have at most {MaxUnixSocketPathBytes}");
         var directory = Path.GetDirectoryName(Path.GetFullPath(socketPath));
         if (directory is not null && !Directory.Exists(directory))
             throw new DirectoryNotFoundException($"cannot listen on {socketPath}: directory {directory} does not exist");
+        var endpoint = new UnixDomainSocketEndPoint(socketPath);
         if (File.Exists(socketPath))
-            File.Delete(socketPath); // left by a previous run; a live server would be ours to replace anyway
+        {
+            if (Answers(endpoint, socketPath))
+                throw new IOException($"socket {socketPath} is in use by another process; stop it first or choose another path");
+            File.Delete(socketPath); // stale: its server is gone, and binding needs the name free
+        }
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            socket.Bind(new UnixDomainSocketEndPoint(socketPath));
+            socket.Bind(endpoint);
             socket.Listen(4096); // the kernel caps it at net.core.somaxconn
         }
         catch
@@ -125,9 +143,35 @@ public sealed class GrpcServer : IAsyncDisposable
             _listeners.Add((socket, socketPath, AcceptLoopAsync(socket, socketPath)));
     }
 
+    /// <summary>
+    /// Whether a server accepts on the socket file: a connect that succeeds (or would block on a full backlog) means
+    /// yes, ECONNREFUSED means the file is left over (also what a file that is not a socket answers).
+    /// </summary>
+    private static bool Answers(UnixDomainSocketEndPoint endpoint, string socketPath)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+        try
+        {
+            probe.Connect(endpoint);
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable)
+        {
+            return false;
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.IOPending)
+        {
+            return true;
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot listen on {socketPath}: it exists and cannot be checked for a server ({e.Message}); remove it if it is left over", e);
+        }
+    }
+
     private async Task AcceptLoopAsync(Socket listener, string path)
     {
-        var peer = "unix:" + path;
+        long accepted = 0;
         if (Interlocked.Exchange(ref _sweeperStarted, 1) == 0)
             _sweeper.Change(SweepInterval, SweepInterval);
         while (!_stopping.IsCancellationRequested)
@@ -155,6 +199,10 @@ public sealed class GrpcServer : IAsyncDisposable
                 socket.Dispose();
                 continue;
             }
+            // ServerCallContext.Peer names the connection, not only the socket: a Unix peer has no address of its own,
+            // and a service may need to tell calls on one connection from calls on another (the device plugin ties
+            // the kubelet's ListAndWatch to the connection the kubelet registered on).
+            var peer = string.Create(CultureInfo.InvariantCulture, $"unix:{path}#{++accepted}");
             var connection = Http2Connection.StartServer(socket, _connectionOptions, stream => Dispatch(stream, peer), _log);
             _connections.TryAdd(connection, 0);
             _ = connection.Completion.ContinueWith(static (completed, s) =>

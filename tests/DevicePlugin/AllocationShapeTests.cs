@@ -56,11 +56,14 @@ public class AllocationShapeTests
     }
 
     [Fact]
-    public void DuplicateId_ThrowsArgumentException()
+    public void DuplicateId_ThrowsDuplicateDeviceExceptionWithOurOwnWords()
     {
         var plan = Plan(2);
         string[] ids = [Id(plan, 0, 1), Id(plan, 1, 1), Id(plan, 0, 1)];
-        var e = Assert.Throws<ArgumentException>(() => AllocationPolicy.Describe(plan, ids));
-        Assert.Contains(Id(plan, 0, 1), e.Message, StringComparison.Ordinal);
+        var e = Assert.Throws<DuplicateDeviceException>(() => AllocationPolicy.Describe(plan, ids));
+        Assert.Equal(Id(plan, 0, 1), e.DeviceId);
+        // Our own sentence only: an ArgumentException's "(Parameter 'ids')" becomes a bare resource key
+        // (Arg_ParamName_Name) in the trimmed binary.
+        Assert.Equal($"'{Id(plan, 0, 1)}' occurs more than once in the request for {Resource}", e.Message);
     }
 }

@@ -143,6 +143,48 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task AnAllocateWithFiftyThousandContainersIsRefusedCheaplyWithOneLogLine()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
+        var devices = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var view = kubelet.Plugin(Resource)!;
+        var before = plugin.Memory();
+        var linesBefore = plugin.Log.Count;
+
+        var attack = new AllocateRequest();
+        var id = devices.Keys.First();
+        for (var i = 0; i < 50_000; i++)
+            attack.ContainerRequests.Add(new ContainerAllocateRequest { DevicesIds = { id } });
+        var error = await Record.ExceptionAsync(async () => await view.Client.AllocateAsync(attack));
+        await Task.Delay(500); // let the log lines of the call arrive
+        var after = plugin.Memory();
+        var lines = plugin.Log.Count - linesBefore;
+        // The numbers first, so a run against another build (METAGPU_E2E_BINARY) shows them even when it fails.
+        output.WriteLine($"RSS before {before.NowKiB / 1024.0:0.0} MiB, peak after the 50,000-container Allocate {after.PeakKiB / 1024.0:0.0} MiB (now {after.NowKiB / 1024.0:0.0} MiB); {lines} log lines");
+        var e = Assert.IsType<RpcException>(error);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("50000 containers", e.Status.Detail);
+
+        // The daemon lives and answers a normal call from the kubelet.
+        var (ids, _) = await view.AdmitAsync(10);
+        Assert.Equal(10, ids.Count);
+        Assert.True(after.PeakKiB < 48 * 1024, $"peak RSS {after.PeakKiB} KiB");
+        Assert.True(lines < 10, $"{lines} log lines:\n{string.Join('\n', plugin.Log.Skip(linesBefore).Take(20))}");
+    }
+
+    [Fact]
+    public async Task AGpuWhoseUuidCannotBeReadIsNamedByItsIndex()
+    {
+        FakeWorld(2, "error func=nvmlDeviceGetUUID gpu=1 code=999\n");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.FakeNvml, 2);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        await plugin.WaitForLogAsync("GPU 1 (UUID unreadable) is unavailable", Wait);
+        Assert.DoesNotContain("(null)", plugin.LogText);
+    }
+
+    [Fact]
     public async Task SurvivesTwentyKubeletRestartsInARow()
     {
         await using var kubelet = await TestKubelet.StartAsync(_dir);
@@ -184,7 +226,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
         await using var kubelet = await TestKubelet.StartAsync(_dir);
         var plugin = StartPlugin(Backend.Simulated, 1);
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
-        var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource));
+        var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource, _dir));
         Assert.True(File.Exists(socket));
         Assert.Equal(0, await plugin.TerminateAsync(Wait));
         Assert.False(File.Exists(socket));
@@ -231,6 +273,39 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
         await kubelet.WaitForDevicesAsync(Resource, d => d.Values.All(x => x.Health == "Healthy"), Wait);
         output.WriteLine($"recovered {clock.Elapsed.TotalMilliseconds:0} ms after the event (quiet period 2 s)");
         await plugin.WaitForLogAsync("healthy again", Wait);
+    }
+
+    [Fact]
+    public async Task AGpuWhoseEventRegistrationFailedComesBackAndAGpuLostWithoutEventGoes()
+    {
+        var world = FakeWorld(2, "error func=nvmlDeviceRegisterEvents gpu=1 code=999\n");
+        var config = Path.Combine(_dir, "config.yaml");
+        File.WriteAllText(config, "health:\n  recoveryQuietPeriod: 2s\n");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.FakeNvml, 2, "--config", config);
+        var gpu0 = "GPU-00000000-aaaa-bbbb-cccc-000000000000";
+        var gpu1 = "GPU-00000001-aaaa-bbbb-cccc-000000000001";
+        bool On(string id, string gpu) => id.EndsWith(gpu, StringComparison.Ordinal);
+
+        // GPU 1 cannot be watched: its 100 meta-devices are unhealthy, not lost for good.
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200 && d.Count(x => x.Value.Health != "Healthy") == 100
+            && d.Where(x => x.Value.Health != "Healthy").All(x => On(x.Key, gpu1)), Wait);
+        var lines = File.ReadAllLines(world).Where(l => !l.StartsWith("error", StringComparison.Ordinal));
+        var healthyWorld = string.Join('\n', lines) + "\n";
+        File.WriteAllText(world + ".new", healthyWorld);
+        File.Move(world + ".new", world, overwrite: true);
+        var clock = Stopwatch.StartNew();
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Values.All(x => x.Health == "Healthy"), TimeSpan.FromSeconds(30));
+        output.WriteLine($"GPU 1 healthy {clock.Elapsed.TotalMilliseconds:0} ms after its registration fault was cleared");
+
+        // GPU 0 falls off the bus without an event: the periodic query notices.
+        File.WriteAllText(world + ".new", healthyWorld + "lost gpu=0 event=0\n");
+        File.Move(world + ".new", world, overwrite: true);
+        clock.Restart();
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Where(x => On(x.Key, gpu0)).All(x => x.Value.Health == "Unhealthy")
+            && d.Where(x => On(x.Key, gpu1)).All(x => x.Value.Health == "Healthy"), TimeSpan.FromSeconds(30));
+        output.WriteLine($"GPU 0 unhealthy {clock.Elapsed.TotalMilliseconds:0} ms after it was lost without an event");
+        await plugin.WaitForLogAsync("does not answer", Wait);
     }
 
     [Fact]

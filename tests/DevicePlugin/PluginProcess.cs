@@ -16,10 +16,16 @@ public sealed partial class PluginProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    public static PluginProcess Start(string binary, IEnumerable<string> args, IDictionary<string, string?>? env = null)
+    public int Id => _process.Id;
+
+    public static PluginProcess Start(string binary, IEnumerable<string> args, IDictionary<string, string?>? env = null) =>
+        StartCommand(binary, "start", args, env);
+
+    /// <summary>Any command of the binary (<c>serve</c>, <c>start</c>, …) with its output collected.</summary>
+    public static PluginProcess StartCommand(string binary, string command, IEnumerable<string> args, IDictionary<string, string?>? env = null)
     {
         var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("start");
+        psi.ArgumentList.Add(command);
         foreach (var a in args)
             psi.ArgumentList.Add(a);
         foreach (var name in psi.Environment.Keys.Where(k => k.StartsWith("METAGPU_", StringComparison.Ordinal)).ToList())
@@ -59,6 +65,31 @@ public sealed partial class PluginProcess : IAsyncDisposable
                 throw new TimeoutException($"no log line with '{text}' within {timeout.TotalSeconds:0.#} s; log:\n{LogText}");
             await Task.Delay(20);
         }
+    }
+
+    /// <summary>Waits for the process to end on its own and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"the process did not exit within {timeout.TotalSeconds:0.#} s; log:\n{LogText}");
+        }
+        _process.WaitForExit(); // drains the redirected output
+        return _process.ExitCode;
+    }
+
+    /// <summary>Peak and current resident memory (VmHWM, VmRSS) in KiB, from /proc.</summary>
+    public (long PeakKiB, long NowKiB) Memory()
+    {
+        long Read(string key) => File.ReadLines($"/proc/{_process.Id}/status")
+            .Where(l => l.StartsWith(key + ":", StringComparison.Ordinal))
+            .Select(l => long.Parse(l[(key.Length + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture))
+            .First();
+        return (Read("VmHWM"), Read("VmRSS"));
     }
 
     public async ValueTask DisposeAsync()

@@ -12,7 +12,12 @@ public static class PublishedBinary
 {
     private static readonly Lazy<Task<string>> Binary = new(PublishAsync);
 
-    public static Task<string> PathAsync() => Binary.Value;
+    /// <summary>
+    /// The binary to test: <c>$METAGPU_E2E_BINARY</c> when set (to measure another build, e.g. an older commit's,
+    /// with the same tests), else this source tree's, published once.
+    /// </summary>
+    public static Task<string> PathAsync() =>
+        Environment.GetEnvironmentVariable("METAGPU_E2E_BINARY") is { Length: > 0 } other ? Task.FromResult(other) : Binary.Value;
 
     public static string RepositoryRoot
     {

@@ -34,9 +34,12 @@
  *   error func=nvmlDeviceGetTemperature [gpu=1] code=3
  *     That function returns that code (for the one GPU when gpu= is given). Works for every entry point,
  *     nvmlInit_v2 and nvmlEventSetWait_v2 included (not for nvmlErrorString).
- *   lost gpu=1
+ *   lost gpu=1 [event=0]
  *     Every per-device call on that GPU returns NVML_ERROR_GPU_IS_LOST; an event set in which it is
- *     registered reports it once from nvmlEventSetWait_v2 (GPU_IS_LOST, data->device set).
+ *     registered reports it once from nvmlEventSetWait_v2 (GPU_IS_LOST, data->device set), unless
+ *     event=0: a GPU that falls off without any event, found only by querying it.
+ *   A fault that lasts "until cleared" is a line removed again: e.g. error func=nvmlDeviceRegisterEvents
+ *   gpu=1 code=999 makes every registration of GPU 1 fail until a rewrite of the file drops the line.
  *
  * Thread-safe: one mutex guards the world; nvmlEventSetWait_v2 sleeps outside it.
  */
@@ -145,8 +148,10 @@ struct fake_device {
     unsigned int has;
     unsigned int compute_mode, mig, mig_pending, temp, power, util_gpu, util_mem;
     unsigned long long events;
-    int lost;
+    int lost; /* LOST_ANNOUNCED or LOST_SILENT when lost */
 };
+
+enum { LOST_ANNOUNCED = 1, LOST_SILENT = 2 };
 
 enum { KIND_COMPUTE = 1, KIND_GRAPHICS = 2 };
 struct fake_process { unsigned int gpu, pid, gi, ci, kinds; unsigned long long mem; };
@@ -173,7 +178,7 @@ static struct fake_process *g_procs; static size_t g_proc_count, g_proc_cap;
 static struct fake_putil *g_putils; static size_t g_putil_count, g_putil_cap;
 static struct fake_event *g_events; static size_t g_event_count, g_event_cap;
 static struct fake_error *g_errors; static size_t g_error_count, g_error_cap;
-static unsigned int g_lost[MAX_GPUS]; static size_t g_lost_count;
+static unsigned int g_lost[MAX_GPUS]; static int g_lost_kind[MAX_GPUS]; static size_t g_lost_count;
 static struct fake_event_set *g_sets;
 
 static char g_loaded_path[4096];
@@ -511,13 +516,17 @@ static int parse_line(char *line, const char *path, int lineno)
         return 1;
     }
     if (strcmp(line, "lost") == 0) {
+        unsigned int announced = 1;
+        bad |= opt_u32(f, n, "event", &announced) < 0 || announced > 1;
         if (!gpu_given || bad) {
-            warn(path, lineno, "lost needs gpu=");
+            warn(path, lineno, "lost needs gpu= (and optionally event=0|1)");
             return 0;
         }
         /* Applied once all gpu lines are known. */
-        if (g_lost_count < MAX_GPUS)
+        if (g_lost_count < MAX_GPUS) {
+            g_lost_kind[g_lost_count] = announced ? LOST_ANNOUNCED : LOST_SILENT;
             g_lost[g_lost_count++] = gpu;
+        }
         return 1;
     }
     return 0; /* not reached: the record was checked above */
@@ -560,7 +569,7 @@ static int load_world(void)
     for (size_t i = 0; i < g_lost_count; i++)
         for (unsigned int d = 0; d < g_device_count; d++)
             if (g_devices[d].index == g_lost[i])
-                g_devices[d].lost = 1;
+                g_devices[d].lost = g_lost_kind[i];
     copy_text(g_loaded_path, sizeof(g_loaded_path), path);
     g_loaded_stat = st;
     g_loaded = 1;
@@ -1042,7 +1051,7 @@ EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long 
 static nvmlReturn_t next_event(struct fake_event_set *set, nvmlEventData_t *data)
 {
     for (unsigned int i = 0; i < g_device_count; i++) {
-        if (g_devices[i].lost && set->registered[i] && !set->lost_reported[i]) {
+        if (g_devices[i].lost == LOST_ANNOUNCED && set->registered[i] && !set->lost_reported[i]) {
             set->lost_reported[i] = 1;
             memset(data, 0, sizeof(*data));
             data->device = &g_devices[i];

@@ -14,6 +14,12 @@ public interface IBackendHarness : IDisposable
     void InjectXid(int gpu, ulong xid);
     void InjectDoubleBitEcc(int gpu);
     void SetLost(int gpu, bool lost);
+
+    /// <summary>Lost (or found again) without any event: only a query tells.</summary>
+    void SetLostSilently(int gpu, bool lost);
+
+    /// <summary>nvmlDeviceRegisterEvents fails for the GPU until cleared (<paramref name="failing"/> false).</summary>
+    void FailEventRegistration(int gpu, bool failing);
 }
 
 public sealed class SimulatedHarness : IBackendHarness
@@ -28,6 +34,8 @@ public sealed class SimulatedHarness : IBackendHarness
     public void InjectXid(int gpu, ulong xid) => _backend.InjectEvent(new GpuEvent(Uuids[gpu], GpuEventKind.Xid, xid));
     public void InjectDoubleBitEcc(int gpu) => _backend.InjectEvent(new GpuEvent(Uuids[gpu], GpuEventKind.DoubleBitEcc, 0));
     public void SetLost(int gpu, bool lost) => _backend.SetLost(Uuids[gpu], lost);
+    public void SetLostSilently(int gpu, bool lost) => _backend.SetLost(Uuids[gpu], lost, announced: false);
+    public void FailEventRegistration(int gpu, bool failing) => _backend.FailEventRegistration(Uuids[gpu], failing ? "Unknown Error (NVML error 999)" : null);
     public void Dispose() => _backend.Dispose();
 }
 
@@ -39,6 +47,8 @@ public sealed class FakeNvmlHarness : IBackendHarness
     private readonly List<string> _processLines = [];
     private readonly List<string> _eventLines = [];
     private readonly HashSet<int> _lost = [];
+    private readonly HashSet<int> _lostSilently = [];
+    private readonly HashSet<int> _registrationFailing = [];
     private readonly NvmlBackend _backend;
 
     public FakeNvmlHarness(MetaGpu.Tests.Nvml.FakeNvml fake, int gpus)
@@ -63,6 +73,8 @@ public sealed class FakeNvmlHarness : IBackendHarness
         lines.AddRange(_gpuLines);
         lines.AddRange(_processLines);
         lines.AddRange(_lost.Select(i => $"lost gpu={i}"));
+        lines.AddRange(_lostSilently.Select(i => $"lost gpu={i} event=0"));
+        lines.AddRange(_registrationFailing.Select(i => $"error func=nvmlDeviceRegisterEvents gpu={i} code=999"));
         lines.AddRange(_eventLines);
         return string.Join('\n', lines) + "\n";
     }
@@ -93,6 +105,24 @@ public sealed class FakeNvmlHarness : IBackendHarness
             _lost.Add(gpu);
         else
             _lost.Remove(gpu);
+        Update();
+    }
+
+    public void SetLostSilently(int gpu, bool lost)
+    {
+        if (lost)
+            _lostSilently.Add(gpu);
+        else
+            _lostSilently.Remove(gpu);
+        Update();
+    }
+
+    public void FailEventRegistration(int gpu, bool failing)
+    {
+        if (failing)
+            _registrationFailing.Add(gpu);
+        else
+            _registrationFailing.Remove(gpu);
         Update();
     }
 

@@ -12,6 +12,7 @@ public abstract class GpuBackendBehaviourTests
         EventWaitTimeout = TimeSpan.FromMilliseconds(50),
         RecoveryQuietPeriod = TimeSpan.FromMilliseconds(400),
         RetryDelay = TimeSpan.FromMilliseconds(100),
+        ProbeInterval = TimeSpan.FromMilliseconds(200),
     };
 
     private static async Task<GpuHealthSnapshot> WaitUntilAsync(GpuHealthMonitor monitor, Func<GpuHealthSnapshot, bool> condition, TimeSpan timeout)
@@ -130,6 +131,47 @@ public abstract class GpuBackendBehaviourTests
         Assert.False(monitor.Current.IsHealthy(h.Uuids[0]));
 
         h.SetLost(0, false);
+        await WaitUntilAsync(monitor, s => s.IsHealthy(h.Uuids[0]), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task AGpuWhoseEventRegistrationFailsIsRetriedAndComesBackOnceItWorks()
+    {
+        using var h = Create(2);
+        h.FailEventRegistration(1, true);
+        using var monitor = new GpuHealthMonitor(h.Backend, h.Uuids, FastHealth);
+        monitor.Start();
+        var bad = await WaitUntilAsync(monitor, s => !s.IsHealthy(h.Uuids[1]), TimeSpan.FromSeconds(5));
+        Assert.Contains("health events unavailable", bad.Gpus[h.Uuids[1]].Reason);
+        Assert.Contains("nvmlDeviceRegisterEvents", bad.Gpus[h.Uuids[1]].Reason);
+        Assert.True(bad.IsHealthy(h.Uuids[0]));
+
+        // Retried with back-off while it keeps failing: still unhealthy after several retry delays.
+        await Task.Delay(FastHealth.RetryDelay * 6);
+        Assert.False(monitor.Current.IsHealthy(h.Uuids[1]));
+
+        h.FailEventRegistration(1, false);
+        await WaitUntilAsync(monitor, s => s.IsHealthy(h.Uuids[1]), TimeSpan.FromSeconds(10));
+
+        // Its events are watched again.
+        h.InjectXid(1, 48);
+        var again = await WaitUntilAsync(monitor, s => !s.IsHealthy(h.Uuids[1]), TimeSpan.FromSeconds(5));
+        Assert.Contains("XID 48", again.Gpus[h.Uuids[1]].Reason);
+    }
+
+    [Fact]
+    public async Task AGpuLostWithoutAnEventBecomesUnhealthyWithinTheProbeInterval()
+    {
+        using var h = Create(2);
+        using var monitor = new GpuHealthMonitor(h.Backend, h.Uuids, FastHealth);
+        monitor.Start();
+        await Task.Delay(100);
+        h.SetLostSilently(0, true);
+        var bad = await WaitUntilAsync(monitor, s => !s.IsHealthy(h.Uuids[0]), FastHealth.ProbeInterval * 10);
+        Assert.Contains("GPU is lost", bad.Gpus[h.Uuids[0]].Reason);
+        Assert.True(bad.IsHealthy(h.Uuids[1]));
+
+        h.SetLostSilently(0, false);
         await WaitUntilAsync(monitor, s => s.IsHealthy(h.Uuids[0]), TimeSpan.FromSeconds(5));
     }
 

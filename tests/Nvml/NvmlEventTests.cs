@@ -113,6 +113,31 @@ public sealed class NvmlEventTests(FakeNvml fake)
     }
 
     [Fact]
+    public void ARegistrationThatFailsUntilClearedWorksInTheNextEventSet()
+    {
+        using var nvml = fake.Open(Gpus + "error func=nvmlDeviceRegisterEvents gpu=1 code=999\n");
+        using (var failing = nvml.WatchEvents())
+            Assert.Equal(["GPU-one"], failing.RegistrationFailures.Keys);
+
+        fake.Rewrite(Gpus + "event gpu=1 type=0x8 data=48\n");
+        using var working = nvml.WatchEvents();
+        Assert.Empty(working.RegistrationFailures);
+        Assert.Equal(new GpuEvent("GPU-one", GpuEventKind.Xid, 48), working.Wait(Long));
+    }
+
+    [Fact]
+    public void AGpuLostWithoutAnEventIsSilentToTheWaitButFailsItsProbe()
+    {
+        using var nvml = fake.Open(Gpus);
+        using var watcher = nvml.WatchEvents();
+        fake.Rewrite(Gpus + "lost gpu=1 event=0\n");
+        Assert.Null(watcher.Wait(TimeSpan.FromMilliseconds(200)));
+        var e = Assert.Throws<GpuBackendException>(() => nvml.Probe("GPU-one"));
+        Assert.Equal(NvmlReturn.GpuIsLost, e.Code);
+        nvml.Probe("GPU-zero");
+    }
+
+    [Fact]
     public void AGpuLostBeforeRegistrationIsNamedByIndex()
     {
         using var nvml = fake.Open(Gpus + "lost gpu=1\nevent gpu=0 type=0x8 data=62\n");
