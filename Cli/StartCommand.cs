@@ -16,7 +16,7 @@ public sealed class StartCommand
         Environment: each flag above has a variable; the flag wins over its variable, both over the config file.
           METAGPU_CONFIG  METAGPU_KUBELET_DIR  METAGPU_LOG_FORMAT  METAGPU_SIMULATE  METAGPU_NVML_LIBRARY
           METAGPU_SYSFS_ROOT  METAGPU_POLICY  METAGPU_SPANNING  METAGPU_DEVICE_LIST_STRATEGY  METAGPU_RESOURCE_NAME
-          METAGPU_META_GPUS  METAGPU_IGNORE_XIDS  METAGPU_UNIGNORE_XIDS
+          METAGPU_META_GPUS  METAGPU_IGNORE_XIDS  METAGPU_UNIGNORE_XIDS  METAGPU_IDLE_TIMEOUT
         The config file is re-read when it changes; the effective configuration is logged at start and on each change.
         {StopSignals.Help}
 
@@ -40,6 +40,7 @@ public sealed class StartCommand
     /// <param name="metaGpus">meta-devices per GPU, 1..1000, when the config has one resource [env METAGPU_META_GPUS; default: 100]</param>
     /// <param name="ignoreXids">XIDs added to the ignored set, e.g. 48,79 [env METAGPU_IGNORE_XIDS; default set: 13,31,43,45,68,109]</param>
     /// <param name="unignoreXids">XIDs taken out of the ignored set, e.g. 13 [env METAGPU_UNIGNORE_XIDS]</param>
+    /// <param name="idleTimeout">close a connection to our sockets that has had no open call this long, e.g. 5m; 0 never (a ListAndWatch stream is never cut) [env METAGPU_IDLE_TIMEOUT; default: 5m]</param>
     /// <param name="logFormat">text|systemd|json, on standard error [env METAGPU_LOG_FORMAT; default: text]</param>
     [Command("start")]
     public int Run(
@@ -55,6 +56,7 @@ public sealed class StartCommand
         [HideDefaultValue] string? metaGpus = null,
         [HideDefaultValue] string? ignoreXids = null,
         [HideDefaultValue] string? unignoreXids = null,
+        [HideDefaultValue] string? idleTimeout = null,
         [HideDefaultValue] string? logFormat = null) => CommandErrors.Guard(Info.Name, () =>
     {
         var format = LogSettings.Format(logFormat);
@@ -63,6 +65,7 @@ public sealed class StartCommand
             ConfigPath = Setting.Of(config, "--config", "METAGPU_CONFIG").Value,
             PluginDirectory = Setting.Of(kubeletDir, "--kubelet-dir", "METAGPU_KUBELET_DIR").Value ?? PluginDaemonOptions.DefaultPluginDirectory,
             Flags = new ConfigOverrides(policy, spanning, deviceListStrategy, resourceName, MetaGpus(metaGpus), ignoreXids, unignoreXids),
+            IdleConnectionTimeout = IdleTimeout(Setting.Of(idleTimeout, "--idle-timeout", "METAGPU_IDLE_TIMEOUT")),
         };
         CheckOverrides(options);
 
@@ -73,6 +76,15 @@ public sealed class StartCommand
         using var signals = new StopSignals();
         return PluginDaemon.RunAsync(backend, options, logs, signals.Token).GetAwaiter().GetResult();
     });
+
+    private static TimeSpan IdleTimeout(Setting setting)
+    {
+        if (setting.Value is null)
+            return PluginDaemonOptions.DefaultIdleConnectionTimeout;
+        if (!GoDuration.TryParse(setting.Value, out var t) || t < TimeSpan.Zero)
+            throw setting.Invalid((setting.Source.StartsWith('-') ? $"'{setting.Value}' is " : "") + $"not a duration ({GoDuration.Examples}; 0 never closes idle connections)");
+        return t == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : t;
+    }
 
     private static int? MetaGpus(string? raw)
     {

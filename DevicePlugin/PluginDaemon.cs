@@ -18,6 +18,11 @@ public sealed record PluginDaemonOptions
     public Func<string, string?> GetEnvironment { get; init; } = Environment.GetEnvironmentVariable;
     public TimeSpan ConfigPollInterval { get; init; } = TimeSpan.FromSeconds(2);
     public TimeSpan KubeletPollInterval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public static readonly TimeSpan DefaultIdleConnectionTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>A connection to our sockets with no open call for this long is closed; infinite: never. A stream is never cut.</summary>
+    public TimeSpan IdleConnectionTimeout { get; init; } = DefaultIdleConnectionTimeout;
 }
 
 /// <summary>
@@ -98,7 +103,7 @@ public static class PluginDaemon
             error => log.LogError("configuration change rejected, keeping the running configuration: {Error}", error.Message),
             options.ConfigPollInterval);
 
-        var manager = new PluginManager(options.PluginDirectory, store, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval);
+        var manager = new PluginManager(options.PluginDirectory, store, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval, options.IdleConnectionTimeout);
         await manager.RunAsync(stop).ConfigureAwait(false);
         await stopAll.CancelAsync().ConfigureAwait(false);
         try

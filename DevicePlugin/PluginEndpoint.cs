@@ -22,7 +22,7 @@ public sealed class PluginEndpoint : IAsyncDisposable
     private int _streamLost;
     private int _stopped;
 
-    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, ILogger? log)
+    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, ILogger? log, TimeSpan? idleConnectionTimeout = null)
     {
         ResourceName = resourceName;
         _state = state;
@@ -32,7 +32,10 @@ public sealed class PluginEndpoint : IAsyncDisposable
         Service = new MetaGpuDevicePlugin(resourceName, state, log, _stopping.Token);
         Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
         // grpc.health.v1 beside the plugin service: what the DaemonSet's liveness probe (metagpu probe) asks.
-        _server = new GrpcServer(new GrpcServerOptions { Logger = log })
+        var serverOptions = new GrpcServerOptions { Logger = log };
+        if (idleConnectionTimeout is { } idle)
+            serverOptions.IdleTimeout = idle;
+        _server = new GrpcServer(serverOptions)
             .AddService(Proto.DevicePlugin.V1Beta1.DevicePlugin.BindService(Service))
             .AddService(Proto.Health.V1.Health.BindService(new HealthService()));
     }

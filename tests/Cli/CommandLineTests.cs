@@ -101,6 +101,7 @@ public sealed class CommandLineTests
     [InlineData("--resource-name", "no-slash", "--resource-name")]
     [InlineData("--log-format", "xml", "--log-format")]
     [InlineData("--simulate", "2xB200", "--simulate")]
+    [InlineData("--idle-timeout", "soon", "--idle-timeout")]
     public async Task AnInvalidFlagValueIsExit2NamingTheFlag(string flag, string value, string named)
     {
         var dir = Directory.CreateTempSubdirectory("mg-flag-").FullName;
@@ -124,6 +125,7 @@ public sealed class CommandLineTests
     [InlineData("METAGPU_DEVICE_LIST_STRATEGY", "nvidia")]
     [InlineData("METAGPU_LOG_FORMAT", "xml")]
     [InlineData("METAGPU_SIMULATE", "2xB200")]
+    [InlineData("METAGPU_IDLE_TIMEOUT", "-5s")]
     public async Task AnInvalidEnvironmentValueIsExit2NamingTheVariable(string variable, string value)
     {
         var dir = Directory.CreateTempSubdirectory("mg-env-").FullName;

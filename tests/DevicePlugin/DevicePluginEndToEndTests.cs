@@ -210,6 +210,22 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task IdleTimeoutClosesAnIdleConnectionButNeverTheKubeletsStream()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = StartPlugin(Backend.Simulated, 1, "--idle-timeout", "1s");
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource, _dir));
+        await using var idle = await MetaGpu.Tests.Transport.RawHttp2Client.ConnectAsync(socket);
+        await idle.HandshakeAsync();
+        Assert.True(await idle.WaitForCloseAsync(Wait), "an idle connection was not closed after --idle-timeout 1s");
+        // The kubelet's connection carries ListAndWatch, silent all along: it stays, and nothing re-registers.
+        await Task.Delay(2500);
+        Assert.False(kubelet.Plugin(Resource)!.StreamEnded, plugin.LogText);
+        Assert.Equal(1, kubelet.Registrations);
+    }
+
+    [Fact]
     public async Task KubeletAbsentAtStartIsWaitedForWithoutAFloodOfLogs()
     {
         await using var plugin = StartPlugin(Backend.Simulated, 1);

@@ -59,7 +59,7 @@ public static class PublishedBinary
         var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
             .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".proto", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal) || f.EndsWith(".props", StringComparison.Ordinal))
             .Select(f => Path.GetRelativePath(root, f))
-            .Where(f => !f.StartsWith("tests", StringComparison.Ordinal) && !f.StartsWith("bench", StringComparison.Ordinal)
+            .Where(f => !f.StartsWith("tests", StringComparison.Ordinal) && !f.StartsWith("bench", StringComparison.Ordinal) && !f.StartsWith("fuzz", StringComparison.Ordinal)
                 && !f.Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj" or ".git"))
             .Order(StringComparer.Ordinal);
         foreach (var f in files)

@@ -98,7 +98,7 @@ public sealed class BadConfigFileProcessTests(ITestOutputHelper output) : IAsync
         var config = Path.Combine(_dir, "config.yaml");
         PutValid(config, Valid(10));
         await using var plugin = Start(launcher ?? _binary, config);
-        await plugin.WaitForLogAsync("resource cnvrg.io/metagpu: 10 meta-devices", Wait);
+        await plugin.WaitForLogAsync("cnvrg.io/metagpu = 10 meta-devices", Wait);
 
         var metaGpus = 10;
         var rejections = 0;
@@ -110,7 +110,8 @@ public sealed class BadConfigFileProcessTests(ITestOutputHelper output) : IAsync
             rejections++;
 
             PutValid(config, Valid(++metaGpus));
-            await plugin.WaitForLogAsync($"configuration change applied: cnvrg.io/metagpu ({metaGpus} devices)", Wait);
+            await WaitForLogLineAsync(plugin, l => l.Contains("configuration change applied", StringComparison.Ordinal)
+                && l.Contains($"cnvrg.io/metagpu = {metaGpus} meta-devices", StringComparison.Ordinal), $"the valid edit after {kind}");
             Assert.False(plugin.HasExited, $"exited after {kind}; log:\n{plugin.LogText}");
         }
         output.WriteLine(plugin.LogText);
