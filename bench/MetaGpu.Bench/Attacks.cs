@@ -67,56 +67,25 @@ static class Attacks
 
     static async Task<Outcome> RunOneAsync(string binary, string name, Func<string, Task<string>> attack, TimeSpan settle)
     {
-        var directory = Path.Combine(Path.GetTempPath(), "mg-attack-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(directory);
-        var socket = Path.Combine(directory, "health.sock");
-        using var process = Process.Start(new ProcessStartInfo(binary, ["serve", "--socket", socket])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        await using var daemon = await ServeProcess.StartAsync(binary, "mg-attack-");
+        var socket = daemon.Socket;
+        await Task.Delay(1000);
+        var idle = daemon.StatusKiB("VmRSS:");
+        FreshCall.Reset();
+        string note;
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (!File.Exists(socket) && DateTime.UtcNow < deadline)
-                await Task.Delay(10);
-            await Task.Delay(1000);
-            var idle = Status(process.Id, "VmRSS:");
-            FreshCall.Reset();
-            string note;
-            try
-            {
-                note = await attack(socket).WaitAsync(TimeSpan.FromSeconds(120));
-            }
-            catch (Exception e)
-            {
-                note = "attack ended: " + e.GetType().Name + ": " + e.Message;
-            }
-            var peak = process.HasExited ? -1 : Status(process.Id, "VmHWM:");
-            await Task.Delay(settle);
-            var alive = !process.HasExited;
-            var after = alive ? Status(process.Id, "VmRSS:") : -1;
-            return new Outcome(name, idle, peak, after, FreshCall.Answered, FreshCall.Milliseconds, alive, note);
+            note = await attack(socket).WaitAsync(TimeSpan.FromSeconds(120));
         }
-        finally
+        catch (Exception e)
         {
-            if (!process.HasExited)
-            {
-                process.Kill();
-                await process.WaitForExitAsync();
-            }
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            note = "attack ended: " + e.GetType().Name + ": " + e.Message;
         }
+        var peak = daemon.HasExited ? -1 : daemon.StatusKiB("VmHWM:");
+        await Task.Delay(settle);
+        var alive = !daemon.HasExited;
+        var after = alive ? daemon.StatusKiB("VmRSS:") : -1;
+        return new Outcome(name, idle, peak, after, FreshCall.Answered, FreshCall.Milliseconds, alive, note);
     }
 
     /// <summary>A normal call from a new client while the attack holds on; the result goes into the table.</summary>
@@ -312,16 +281,6 @@ static class Attacks
         await Task.WhenAll(workers);
         await FreshCall.TryAsync(socket);
         return "13,000 Health.Check calls, 16 in flight; 'after' is 2 s later";
-    }
-
-    static long Status(int pid, string field)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith(field, StringComparison.Ordinal))
-                return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-        }
-        return -1;
     }
 
     static void Line(string config, string figure, double value, string unit) =>

@@ -21,83 +21,42 @@ static class NativeFootprint
             w.WriteLine($"FAILED: no file at {binary} (publish first: dotnet publish -c Release -r linux-x64 -o out)");
             return false;
         }
-        var directory = Path.Combine(Path.GetTempPath(), "mg-native-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(directory);
-        var socket = Path.Combine(directory, "health.sock");
-        using var process = Process.Start(new ProcessStartInfo(binary, ["serve", "--socket", socket])
+        await using var daemon = await ServeProcess.StartAsync(binary, "mg-native-");
+        var socket = daemon.Socket;
+        if (!daemon.Ready)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (!File.Exists(socket) && DateTime.UtcNow < deadline)
-                await Task.Delay(10);
-            if (!File.Exists(socket))
-            {
-                w.WriteLine("FAILED: metagpu serve did not create its socket within 10 s");
-                return false;
-            }
-            await Task.Delay(1000); // let start-up settle: this is the idle daemon
-            var idle = ResidentKiB(process.Id);
-
-            using var channel = new UnixChannel(socket);
-            var client = new Health.HealthClient(channel);
-            var request = new HealthCheckRequest();
-            for (var i = 0; i < o.Warmup; i++)
-                await client.CheckAsync(request);
-            var ticks = new long[o.Calls];
-            for (var i = 0; i < ticks.Length; i++)
-            {
-                var t0 = Stopwatch.GetTimestamp();
-                await client.CheckAsync(request);
-                ticks[i] = Stopwatch.GetTimestamp() - t0;
-            }
-            var afterCalls = ResidentKiB(process.Id);
-            Array.Sort(ticks);
-            double Us(long t) => t * 1_000_000.0 / Stopwatch.Frequency;
-
-            var size = new FileInfo(binary).Length;
-            w.WriteLine($"  size                                {size / 1_000_000.0,8:0.00} MB   (target: at most 5 MB)");
-            w.WriteLine($"  resident, serving one socket, idle  {idle / 1024.0,8:0.0} MiB  (target: at most 12 MB)");
-            w.WriteLine($"  resident after {o.Warmup + o.Calls} health checks    {afterCalls / 1024.0,8:0.0} MiB");
-            w.WriteLine($"  our client -> native server, Health.Check: p50 {Us(ticks[ticks.Length / 2]):0.0} us, p99 {Us(ticks[(int)(ticks.Length * 0.99)]):0.0} us");
-            Line("native", "binary_size", size, "bytes");
-            Line("native", "rss_idle", idle, "KiB");
-            Line("native", "rss_after_calls", afterCalls, "KiB");
-            Line("native", "health_check_p50", Math.Round(Us(ticks[ticks.Length / 2]), 2), "us");
-            return true;
+            w.WriteLine("FAILED: metagpu serve did not create its socket within 10 s");
+            return false;
         }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-                await process.WaitForExitAsync();
-            }
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-    }
+        await Task.Delay(1000); // let start-up settle: this is the idle daemon
+        var idle = daemon.StatusKiB("VmRSS:");
 
-    static long ResidentKiB(int pid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        using var channel = new UnixChannel(socket);
+        var client = new Health.HealthClient(channel);
+        var request = new HealthCheckRequest();
+        for (var i = 0; i < o.Warmup; i++)
+            await client.CheckAsync(request);
+        var ticks = new long[o.Calls];
+        for (var i = 0; i < ticks.Length; i++)
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            var t0 = Stopwatch.GetTimestamp();
+            await client.CheckAsync(request);
+            ticks[i] = Stopwatch.GetTimestamp() - t0;
         }
-        return -1;
+        var afterCalls = daemon.StatusKiB("VmRSS:");
+        Array.Sort(ticks);
+        double Us(long t) => t * 1_000_000.0 / Stopwatch.Frequency;
+
+        var size = new FileInfo(binary).Length;
+        w.WriteLine($"  size                                {size / 1_000_000.0,8:0.00} MB   (target: at most 5 MB)");
+        w.WriteLine($"  resident, serving one socket, idle  {idle / 1024.0,8:0.0} MiB  (target: at most 12 MB)");
+        w.WriteLine($"  resident after {o.Warmup + o.Calls} health checks    {afterCalls / 1024.0,8:0.0} MiB");
+        w.WriteLine($"  our client -> native server, Health.Check: p50 {Us(ticks[ticks.Length / 2]):0.0} us, p99 {Us(ticks[(int)(ticks.Length * 0.99)]):0.0} us");
+        Line("native", "binary_size", size, "bytes");
+        Line("native", "rss_idle", idle, "KiB");
+        Line("native", "rss_after_calls", afterCalls, "KiB");
+        Line("native", "health_check_p50", Math.Round(Us(ticks[ticks.Length / 2]), 2), "us");
+        return true;
     }
 
     static void Line(string config, string figure, double value, string unit) =>

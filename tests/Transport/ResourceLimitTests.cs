@@ -334,9 +334,11 @@ public sealed class IdleCompactionTests
         while (IdleCompaction.Collections == before && DateTime.UtcNow < deadline)
             await Task.Delay(50);
         Assert.True(IdleCompaction.Collections > before, "no compacting collection followed the burst");
-        // Once per burst: a quiet process is not collected again and again.
+        // Once per burst: a quiet process is not collected again and again (a timer that re-armed itself would collect
+        // five times in this second at a 200 ms delay). At most one more is allowed: the process is shared with the rest
+        // of the suite, and a connection of an earlier test that closes now is activity of its own (seen in CI).
         var after = IdleCompaction.Collections;
         await Task.Delay(1000);
-        Assert.Equal(after, IdleCompaction.Collections);
+        Assert.True(IdleCompaction.Collections - after <= 1, $"{IdleCompaction.Collections - after} collections in a quiet second");
     }
 }
