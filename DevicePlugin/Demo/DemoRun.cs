@@ -111,8 +111,9 @@ public static class DemoRun
             output.WriteLine($"4. Stopped as on SIGTERM (exit {exit}): ListAndWatch closed, {left} plugin sockets left. Took {clock.Elapsed.TotalSeconds:0.0} s.");
             return exit;
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (Exception e) when (cancel.IsCancellationRequested && e is OperationCanceledException or TimeoutException or InvalidOperationException or Grpc.Core.RpcException)
         {
+            // After Ctrl-C a call in flight may fail as the plugin shuts down (UNAVAILABLE, GOAWAY): that is the interrupt, not an error.
             output.WriteLine($"Interrupted: stopping the plugin and removing {directory}.");
             return 130;
         }
