@@ -1,3 +1,4 @@
+using MetaGpu.Primitives;
 using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.Nvml;
@@ -20,8 +21,7 @@ public sealed class GpuHealthMonitor : IDisposable
     private readonly Lock _lock = new();
     private readonly Dictionary<string, DateTimeOffset> _lastCritical = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
-    private GpuHealthSnapshot _current;
-    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly VersionedSnapshot<GpuHealthSnapshot> _snapshot;
     private Thread? _thread;
     private int _registrationAttempts;
     private DateTimeOffset _nextRegistration;
@@ -33,7 +33,7 @@ public sealed class GpuHealthMonitor : IDisposable
         _log = log;
         _time = time ?? TimeProvider.System;
         var now = _time.GetUtcNow();
-        _current = new GpuHealthSnapshot(1, uuids.ToDictionary(u => u, u => new GpuHealth(u, true, null, now), StringComparer.Ordinal));
+        _snapshot = new(new GpuHealthSnapshot(1, uuids.ToDictionary(u => u, u => new GpuHealth(u, true, null, now), StringComparer.Ordinal)));
     }
 
     /// <summary>The rules in force; replaced on a config change and used from the next event on.</summary>
@@ -43,30 +43,11 @@ public sealed class GpuHealthMonitor : IDisposable
         set => _options = value ?? throw new ArgumentNullException(nameof(value));
     }
 
-    public GpuHealthSnapshot Current
-    {
-        get
-        {
-            lock (_lock)
-                return _current;
-        }
-    }
+    public GpuHealthSnapshot Current => _snapshot.Current;
 
     /// <summary>Completes with the first snapshot newer than <paramref name="afterVersion"/>.</summary>
-    public async Task<GpuHealthSnapshot> WaitForChangeAsync(long afterVersion, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Task changed;
-            lock (_lock)
-            {
-                if (_current.Version > afterVersion)
-                    return _current;
-                changed = _changed.Task;
-            }
-            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task<GpuHealthSnapshot> WaitForChangeAsync(long afterVersion, CancellationToken cancellationToken) =>
+        _snapshot.WaitForChangeAsync(afterVersion, cancellationToken);
 
     public void Start()
     {
@@ -187,7 +168,7 @@ public sealed class GpuHealthMonitor : IDisposable
     {
         List<string> healthy;
         lock (_lock)
-            healthy = _current.Gpus.Values.Where(h => h.Healthy).Select(h => h.Uuid).ToList();
+            healthy = _snapshot.Current.Gpus.Values.Where(h => h.Healthy).Select(h => h.Uuid).ToList();
         foreach (var uuid in healthy)
         {
             try
@@ -236,7 +217,7 @@ public sealed class GpuHealthMonitor : IDisposable
         var changed = new List<GpuHealth>();
         lock (_lock)
         {
-            var gpus = new Dictionary<string, GpuHealth>(_current.Gpus, StringComparer.Ordinal);
+            var gpus = new Dictionary<string, GpuHealth>(_snapshot.Current.Gpus, StringComparer.Ordinal);
             foreach (var uuid in uuids)
             {
                 if (!gpus.TryGetValue(uuid, out var old))
@@ -261,7 +242,7 @@ public sealed class GpuHealthMonitor : IDisposable
         List<string> candidates;
         lock (_lock)
         {
-            candidates = _current.Gpus.Values
+            candidates = _snapshot.Current.Gpus.Values
                 .Where(h => !h.Healthy && !watcher.RegistrationFailures.ContainsKey(h.Uuid))
                 .Where(h => !_lastCritical.TryGetValue(h.Uuid, out var last) || now - last >= _options.RecoveryQuietPeriod)
                 .Select(h => h.Uuid)
@@ -283,7 +264,7 @@ public sealed class GpuHealthMonitor : IDisposable
             }
             lock (_lock)
             {
-                var gpus = new Dictionary<string, GpuHealth>(_current.Gpus, StringComparer.Ordinal);
+                var gpus = new Dictionary<string, GpuHealth>(_snapshot.Current.Gpus, StringComparer.Ordinal);
                 gpus[uuid] = new GpuHealth(uuid, true, null, now);
                 PublishLocked(gpus);
             }
@@ -293,10 +274,8 @@ public sealed class GpuHealthMonitor : IDisposable
 
     private void PublishLocked(Dictionary<string, GpuHealth> gpus)
     {
-        _current = new GpuHealthSnapshot(_current.Version + 1, gpus);
-        var changed = _changed;
-        _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        changed.TrySetResult();
+        // Writers hold _lock (they read the current GPUs and publish a change of them); the version is the snapshot's.
+        _snapshot.Publish(new GpuHealthSnapshot(0, gpus));
     }
 
     /// <summary>Stops the loop; returns within about one event-wait timeout.</summary>
