@@ -1,3 +1,4 @@
+using Grpc.Core;
 using MetaGpu.Rpc.Http2;
 using Microsoft.Extensions.Logging;
 
@@ -57,4 +58,10 @@ public sealed class GrpcServerOptions
     public TimeSpan? IdleCompactionDelay { get; set; } = TimeSpan.FromSeconds(1.5);
 
     public ILogger? Logger { get; set; }
+
+    /// <summary>
+    /// Told of every finished call: its method (<c>/package.Service/Method</c>), its status and how long it took from
+    /// its headers to its status (metrics). Called on the call's thread, so it must be cheap and must not throw.
+    /// </summary>
+    public Action<string, StatusCode, TimeSpan>? CallFinished { get; set; }
 }

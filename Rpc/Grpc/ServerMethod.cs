@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 using MetaGpu.Rpc.Http2;
 using Microsoft.Extensions.Logging;
@@ -21,6 +22,7 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
 
     public async Task HandleAsync(Http2Stream stream, GrpcServerOptions options, string peer)
     {
+        var started = Stopwatch.GetTimestamp();
         using var call = new ServerCall(stream, options, method.FullName, peer);
         Status status;
         try
@@ -75,7 +77,14 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
             options.Logger?.LogError(e, "gRPC handler {Method} failed", method.FullName);
             status = new Status(StatusCode.Unknown, "Exception was thrown by handler.");
         }
-        await call.FinishAsync(status).ConfigureAwait(false);
+        try
+        {
+            await call.FinishAsync(status).ConfigureAwait(false);
+        }
+        finally
+        {
+            options.CallFinished?.Invoke(method.FullName, status.StatusCode, Stopwatch.GetElapsedTime(started));
+        }
     }
 
     private static THandler Invoke<THandler>(THandler? handler, Method<TRequest, TResponse> method) where THandler : Delegate
