@@ -48,4 +48,7 @@ internal static class ConfigChoices
     public static readonly ConfigChoice<DeviceListStrategy> DeviceListStrategy =
         new(("envvar", Config.DeviceListStrategy.EnvVar), ("cdi-cri", Config.DeviceListStrategy.CdiCri),
             ("cdi-annotations", Config.DeviceListStrategy.CdiAnnotations));
+
+    public static readonly ConfigChoice<EnforcementMode> Enforcement =
+        new(("off", EnforcementMode.Off), ("report", EnforcementMode.Report), ("kill", EnforcementMode.Kill));
 }

@@ -12,15 +12,16 @@ internal static class ConfigFileReader
     public const string Version = "v1";
 
     private static readonly string[] TopLevelKeys =
-        ["version", "resources", "allocation", "deviceListStrategy", "health", "deviceSharing", "metaGpus", "resourceName"];
+        ["version", "resources", "allocation", "deviceListStrategy", "health", "memory", "deviceSharing", "metaGpus", "resourceName"];
 
     private const string TopLevelAllowed =
-        "version, resources, allocation, deviceListStrategy, health; legacy forms: deviceSharing, or metaGpus and resourceName";
+        "version, resources, allocation, deviceListStrategy, health, memory; legacy forms: deviceSharing, or metaGpus and resourceName";
 
     private static readonly string[] ResourceKeys = ["name", "metaGpus", "gpus"];
     private static readonly string[] DeviceSharingKeys = ["resourceName", "metaGpus", "uuid"];
     private static readonly string[] AllocationKeys = ["policy", "spanning"];
     private static readonly string[] HealthKeys = ["ignoreXids", "unignoreXids", "recoveryQuietPeriod"];
+    private static readonly string[] MemoryKeys = ["enforcement", "gracePeriod"];
 
     public static SharingConfig Read(string yaml, string source)
     {
@@ -58,6 +59,8 @@ internal static class ConfigFileReader
             config = config with { DeviceListStrategy = context.Choice(strategy, "deviceListStrategy", ConfigChoices.DeviceListStrategy) };
         if (top["health"] is { } healthNode && context.Mapping(healthNode, "health") is { } healthMapping)
             config = config with { Health = ReadHealth(context, healthMapping) };
+        if (top["memory"] is { } memoryNode && context.Mapping(memoryNode, "memory") is { } memoryMapping)
+            config = config with { Memory = ReadMemory(context, memoryMapping) };
 
         return config with { Warnings = context.Warnings };
     }
@@ -161,6 +164,22 @@ internal static class ConfigFileReader
                 throw context.Invalid(q, "recoveryQuietPeriod", ConfigValues.NotADuration(raw));
         }
         return new HealthSettings(ignore.ConvertAll(e => e.Xid), unignore.ConvertAll(e => e.Xid), quiet);
+    }
+
+    private static MemorySettings ReadMemory(YamlContext context, YamlMappingNode mapping)
+    {
+        var fields = YamlFields.Of(context, mapping, "memory", MemoryKeys);
+        var memory = MemorySettings.Default;
+        if (fields["enforcement"] is { } mode)
+            memory = memory with { Enforcement = context.Choice(mode, "enforcement", ConfigChoices.Enforcement) };
+        if (fields["gracePeriod"] is { } g)
+        {
+            var raw = context.Scalar(g, "gracePeriod", $"a duration ({GoDuration.Examples})");
+            if (!GoDuration.TryParse(raw, out var grace))
+                throw context.Invalid(g, "gracePeriod", ConfigValues.NotADuration(raw));
+            memory = memory with { GracePeriod = grace };
+        }
+        return memory;
     }
 
     /// <summary>Distinct XIDs with the node each came from; a repeated XID is harmless and kept once.</summary>

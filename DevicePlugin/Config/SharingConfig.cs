@@ -14,6 +14,8 @@ public sealed record SharingConfig
 
     public HealthSettings Health { get; init; } = HealthSettings.Default;
 
+    public MemorySettings Memory { get; init; } = MemorySettings.Default;
+
     /// <summary>Where it came from, for the startup log: <c>defaults</c> or the file path, plus the override sources used.</summary>
     public string Source { get; init; } = DefaultSource;
 

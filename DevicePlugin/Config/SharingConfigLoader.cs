@@ -49,7 +49,7 @@ public static class SharingConfigLoader
         }
         return new ConfigOverrides(
             Get(labels.Policy), Get(labels.Spanning), Get(labels.DeviceListStrategy), Get(labels.ResourceName), metaGpus,
-            Get(labels.IgnoreXids), Get(labels.UnignoreXids));
+            Get(labels.IgnoreXids), Get(labels.UnignoreXids), Get(labels.Enforcement), Get(labels.GracePeriod));
     }
 
     /// <summary>
@@ -76,6 +76,15 @@ public static class SharingConfigLoader
 
         if (overrides.IgnoreXids is not null || overrides.UnignoreXids is not null)
             result = result with { Health = OverrideXids(config.Health, overrides, labels) };
+
+        if (overrides.Enforcement is { } enforcement)
+            result = result with { Memory = result.Memory with { Enforcement = Choose(ConfigChoices.Enforcement, enforcement, labels.Enforcement) } };
+        if (overrides.GracePeriod is { } grace)
+        {
+            if (!GoDuration.TryParse(grace, out var period))
+                throw new ConfigException(labels.GracePeriod, ConfigValues.NotADuration(grace));
+            result = result with { Memory = result.Memory with { GracePeriod = period } };
+        }
         return result;
     }
 

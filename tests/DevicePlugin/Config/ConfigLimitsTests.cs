@@ -25,7 +25,7 @@ public sealed class ConfigLimitsTests
     public void SixtyFourLevelsAreParsedAndSixtyFiveAreNot()
     {
         // The top-level mapping is the first level; x then holds 63 lists (ok) or 64 (one too many).
-        Assert.Equal("config.yaml line 1: unknown key 'x' in the top level (allowed: version, resources, allocation, deviceListStrategy, health; legacy forms: deviceSharing, or metaGpus and resourceName)",
+        Assert.Equal("config.yaml line 1: unknown key 'x' in the top level (allowed: version, resources, allocation, deviceListStrategy, health, memory; legacy forms: deviceSharing, or metaGpus and resourceName)",
             Error("x: " + new string('[', 63) + new string(']', 63) + "\n"));
         Assert.Equal($"config.yaml line 1: {TooDeep}", Error("x: " + new string('[', 64) + new string(']', 64) + "\n"));
     }
@@ -117,7 +117,7 @@ public sealed class ConfigLimitsTests
     public void LongKeysAndValuesAreQuotedShort()
     {
         var key = new string('k', 500_000);
-        Assert.Equal($"config.yaml line 1: unknown key '{key[..40]}…' in the top level (allowed: version, resources, allocation, deviceListStrategy, health; legacy forms: deviceSharing, or metaGpus and resourceName)",
+        Assert.Equal($"config.yaml line 1: unknown key '{key[..40]}…' in the top level (allowed: version, resources, allocation, deviceListStrategy, health, memory; legacy forms: deviceSharing, or metaGpus and resourceName)",
             Error($"? {key}\n: 1\n"));
         Assert.Equal($"config.yaml line 2: policy: '{new string('p', 40)}…' is not one of packed, spread",
             Error($"allocation:\n  policy: {new string('p', 500_000)}\n"));

@@ -17,7 +17,7 @@ public sealed class SharingConfigValidationTests
             """, "config.yaml line 4: metaGpus must be 1..1000 (got 0)");
 
     [Theory]
-    [InlineData("polciy: packed\n", "config.yaml line 1: unknown key 'polciy' in the top level (allowed: version, resources, allocation, deviceListStrategy, health; legacy forms: deviceSharing, or metaGpus and resourceName)")]
+    [InlineData("polciy: packed\n", "config.yaml line 1: unknown key 'polciy' in the top level (allowed: version, resources, allocation, deviceListStrategy, health, memory; legacy forms: deviceSharing, or metaGpus and resourceName)")]
     [InlineData("allocation:\n  polcy: packed\n", "config.yaml line 2: unknown key 'polcy' in allocation (allowed: policy, spanning)")]
     [InlineData("health:\n  ignoreXid: [48]\n", "config.yaml line 2: unknown key 'ignoreXid' in health (allowed: ignoreXids, unignoreXids, recoveryQuietPeriod)")]
     [InlineData("resources:\n  - name: a.io/x\n    metaGPUs: 10\n", "config.yaml line 3: unknown key 'metaGPUs' in a resource (allowed: name, metaGpus, gpus)")]
