@@ -1,5 +1,6 @@
 using ConsoleAppFramework;
 using MetaGpu.DevicePlugin;
+using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Logging;
 
@@ -14,7 +15,7 @@ public sealed class StartCommand
 {
     public static readonly CommandInfo Info = new("start", HasLogFormat: true, Notes: $"""
         Environment: each flag above has a variable; the flag wins over its variable, both over the config file.
-          METAGPU_CONFIG  METAGPU_KUBELET_DIR  METAGPU_LOG_FORMAT  METAGPU_SIMULATE  METAGPU_NVML_LIBRARY
+          METAGPU_CONFIG  METAGPU_KUBELET_DIR  METAGPU_STATE_DIR  METAGPU_LOG_FORMAT  METAGPU_SIMULATE  METAGPU_NVML_LIBRARY
           METAGPU_SYSFS_ROOT  METAGPU_POLICY  METAGPU_SPANNING  METAGPU_DEVICE_LIST_STRATEGY  METAGPU_RESOURCE_NAME
           METAGPU_META_GPUS  METAGPU_IGNORE_XIDS  METAGPU_UNIGNORE_XIDS  METAGPU_IDLE_TIMEOUT
         The config file is re-read when it changes; the effective configuration is logged at start and on each change.
@@ -22,7 +23,7 @@ public sealed class StartCommand
 
         {ExitCodes.Help(
             (ExitCodes.Ok, "stopped by a signal"),
-            (ExitCodes.Failure, "could not start: invalid config file, no plugin directory, NVML failed"),
+            (ExitCodes.Failure, "could not start: invalid config file, no plugin directory, state directory not writable, NVML failed"),
             (ExitCodes.Usage, "unknown option, stray argument, invalid flag or METAGPU_* value"),
             (ExitCodes.NoNvml, "no NVML library, or the file is not NVML (see --nvml-library; try --simulate 2)"))}
         """);
@@ -30,6 +31,7 @@ public sealed class StartCommand
     /// <summary>run the device plugin on this node until SIGTERM, SIGINT or SIGHUP</summary>
     /// <param name="config">the sharing config file [env METAGPU_CONFIG; default: none, every GPU as 100 cnvrg.io/metagpu]</param>
     /// <param name="kubeletDir">the kubelet's device-plugin directory [env METAGPU_KUBELET_DIR; default: /var/lib/kubelet/device-plugins]</param>
+    /// <param name="stateDir">where each container's allocation file is written, to be mounted read-only into it [env METAGPU_STATE_DIR; default: /var/lib/metagpu]</param>
     /// <param name="simulate">simulated GPUs instead of NVML: a count or models, e.g. 2 or 2xA100,T4 [env METAGPU_SIMULATE]</param>
     /// <param name="nvmlLibrary">the NVML library to load [env METAGPU_NVML_LIBRARY; default: libnvidia-ml.so.1 on the loader's path]</param>
     /// <param name="sysfsRoot">where the GPUs' PCI devices are read (NUMA nodes) [env METAGPU_SYSFS_ROOT; default: /sys]</param>
@@ -46,6 +48,7 @@ public sealed class StartCommand
     public int Run(
         [HideDefaultValue] string? config = null,
         [HideDefaultValue] string? kubeletDir = null,
+        [HideDefaultValue] string? stateDir = null,
         [HideDefaultValue] string? simulate = null,
         [HideDefaultValue] string? nvmlLibrary = null,
         [HideDefaultValue] string? sysfsRoot = null,
@@ -64,6 +67,7 @@ public sealed class StartCommand
         {
             ConfigPath = Setting.Of(config, "--config", "METAGPU_CONFIG").Value,
             PluginDirectory = Setting.Of(kubeletDir, "--kubelet-dir", "METAGPU_KUBELET_DIR").Value ?? PluginDaemonOptions.DefaultPluginDirectory,
+            StateDirectory = StateDirectory(Setting.Of(stateDir, "--state-dir", "METAGPU_STATE_DIR")),
             Flags = new ConfigOverrides(policy, spanning, deviceListStrategy, resourceName, MetaGpus(metaGpus), ignoreXids, unignoreXids),
             IdleConnectionTimeout = IdleTimeout(Setting.Of(idleTimeout, "--idle-timeout", "METAGPU_IDLE_TIMEOUT")),
         };
@@ -76,6 +80,13 @@ public sealed class StartCommand
         using var signals = new StopSignals();
         return PluginDaemon.RunAsync(backend, options, logs, signals.Token).GetAwaiter().GetResult();
     });
+
+    private static string StateDirectory(Setting setting) => setting.Value switch
+    {
+        null => AllocationFiles.DefaultStateDirectory,
+        { Length: 0 } => throw setting.Invalid($"an empty path; give a directory, e.g. {AllocationFiles.DefaultStateDirectory}"),
+        var path => path,
+    };
 
     private static TimeSpan IdleTimeout(Setting setting)
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Grpc.Core;
+using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using Microsoft.Extensions.Logging;
@@ -9,9 +10,10 @@ namespace MetaGpu.DevicePlugin;
 /// <summary>
 /// The kubelet's DevicePlugin service for one resource. Every answer is computed from the current
 /// <see cref="NodeState"/>; nothing here keeps state of its own (apart from knowing which ListAndWatch stream is the
-/// kubelet's), so a restarted daemon answers the same way.
+/// kubelet's), so a restarted daemon answers the same way. Allocate also writes each container's allocation file
+/// (named by its IDs, so the same again) before it answers, and mounts it into the container.
 /// </summary>
-public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore state, ILogger? log, CancellationToken stopping)
+public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore state, AllocationFiles allocations, ILogger? log, CancellationToken stopping)
     : Proto.DevicePlugin.V1Beta1.DevicePlugin.DevicePluginBase
 {
     /// <summary>
@@ -109,19 +111,35 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var response = new AllocateResponse();
         var spans = new List<string>();
         var summaries = new List<ContainerSummary>();
+        var records = new List<AllocationRecord>();
         foreach (var container in request.ContainerRequests)
-            response.ContainerResponses.Add(AllocateContainer(plan, current, container.DevicesIds, spans, summaries));
+            response.ContainerResponses.Add(AllocateContainer(plan, current, container.DevicesIds, spans, summaries, records));
+
+        // Every request is checked before any file is written, and every file is written before the answer: a
+        // container never starts with a mount of a file that is not there.
+        try
+        {
+            foreach (var record in records)
+                allocations.Write(record);
+        }
+        catch (AllocationFileException e)
+        {
+            // INTERNAL, not UNAVAILABLE: the plugin is there and answered; what failed is this node's disk, and the
+            // kubelet fails the pod's admission either way (it does not retry Allocate on any code).
+            log?.LogError("Allocate {Resource} failed: {Error}", ResourceName, e.Message);
+            throw new RpcException(new Status(StatusCode.Internal, e.Message));
+        }
 
         // At most one warning and one info line per request, whatever it holds.
         if (spans.Count > 0)
             log?.LogWarning("allocation spans GPUs: {Message}{More}", spans[0], spans.Count > 1 ? $" (and {spans.Count - 1} more containers)" : "");
         var first = summaries[0];
         if (summaries.Count == 1)
-            log?.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
-                ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB);
+            log?.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
+                ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
         else
-            log?.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB",
-                ResourceName, summaries.Count, summaries.Sum(c => c.Count), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB);
+            log?.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
+                ResourceName, summaries.Count, summaries.Sum(c => c.Count), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
         return Task.FromResult(response);
     }
 
@@ -159,9 +177,11 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// <summary>
     /// What one container gets: the physical GPUs behind its meta-devices, its share of each, its memory limit.
     /// A spanning warning goes to <paramref name="spans"/> and the log summary to <paramref name="summaries"/>, so the
-    /// caller logs a bounded number of lines per request.
+    /// caller logs a bounded number of lines per request; the allocation file's record goes to <paramref name="records"/>
+    /// for the caller to write once every container of the request has been checked.
     /// </summary>
-    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans, List<ContainerSummary> summaries)
+    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans,
+        List<ContainerSummary> summaries, List<AllocationRecord> records)
     {
         var config = current.Config;
         if (ids.Count == 0)
@@ -205,8 +225,9 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         }
 
         var response = new ContainerAllocateResponse();
-        // Memory in proportion to the share of each GPU (MiB, rounded down once, not per share).
-        var maxMemoryMiB = shape.PerGpu.Aggregate(0UL, (sum, s) => sum + (s.Gpu.MemoryBytes >> 20) * (ulong)s.Count / (ulong)s.Gpu.MetaGpus);
+        // Memory in proportion to the share of each GPU (MiB, rounded down once per GPU, not per share).
+        var record = AllocationRecord.Create(ResourceName, ids, shape);
+        var maxMemoryMiB = record.MemoryLimitMiB;
         var shares = string.Join(",", shape.PerGpu.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Gpu.Uuid}={s.Count}/{s.Gpu.MetaGpus}")));
         switch (config.DeviceListStrategy)
         {
@@ -227,12 +248,17 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         response.Envs["METAGPU_SHARES"] = shares;
         response.Envs["METAGPU_REQUEST"] = ids.Count.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_MAX_MEM"] = maxMemoryMiB.ToString(CultureInfo.InvariantCulture);
-        summaries.Add(new ContainerSummary(ids.Count, gpus, shares, maxMemoryMiB));
+        response.Envs["METAGPU_ALLOCATION"] = AllocationContainerPaths.Documented;
+        var hostPath = allocations.PathOf(record.Key);
+        response.Mounts.Add(new Mount { ContainerPath = AllocationContainerPaths.Documented, HostPath = hostPath, ReadOnly = true });
+        response.Mounts.Add(new Mount { ContainerPath = AllocationContainerPaths.ForResource(ResourceName), HostPath = hostPath, ReadOnly = true });
+        summaries.Add(new ContainerSummary(ids.Count, gpus, shares, maxMemoryMiB, record.Key));
+        records.Add(record);
         return response;
     }
 
     /// <summary>What the log says of one container's allocation.</summary>
-    private sealed record ContainerSummary(int Count, string Gpus, string Shares, ulong MaxMemoryMiB);
+    private sealed record ContainerSummary(int Count, string Gpus, string Shares, ulong MaxMemoryMiB, string Key);
 
     /// <summary>The CDI name of a whole NVIDIA GPU, as the NVIDIA container toolkit generates its spec.</summary>
     public static string CdiName(string uuid) => "nvidia.com/gpu=" + uuid;

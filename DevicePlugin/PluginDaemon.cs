@@ -1,3 +1,4 @@
+using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Nvml;
 using Microsoft.Extensions.Logging;
@@ -10,6 +11,9 @@ public sealed record PluginDaemonOptions
     public const string DefaultPluginDirectory = "/var/lib/kubelet/device-plugins";
 
     public string PluginDirectory { get; init; } = DefaultPluginDirectory;
+
+    /// <summary>Where the allocation files live (<c>allocations/</c>); the host's directory, mounted at the same path.</summary>
+    public string StateDirectory { get; init; } = AllocationFiles.DefaultStateDirectory;
     public string? ConfigPath { get; init; }
 
     /// <summary>A config given directly (the demo), used instead of the file, the environment and the flags.</summary>
@@ -43,6 +47,17 @@ public static class PluginDaemon
         using var claim = PluginDirectory.Claim(options.PluginDirectory, log);
         if (claim is null)
             return 1;
+        AllocationFiles allocations;
+        try
+        {
+            allocations = new AllocationFiles(options.StateDirectory);
+        }
+        catch (AllocationFileException e)
+        {
+            log.LogError("state directory {Directory} is not usable: {Error}; is --state-dir (METAGPU_STATE_DIR) right, and is the host's " +
+                "directory mounted read-write into this pod at the same path (a hostPath volume)?", options.StateDirectory, e.Message);
+            return 1;
+        }
 
         SharingConfig Load(string? path) => SharingConfigLoader.Apply(
             SharingConfigLoader.Apply(SharingConfigLoader.Load(path), SharingConfigLoader.FromEnvironment(options.GetEnvironment), SharingConfigLoader.EnvironmentSource),
@@ -103,7 +118,7 @@ public static class PluginDaemon
             error => log.LogError("configuration change rejected, keeping the running configuration: {Error}", error.Message),
             options.ConfigPollInterval);
 
-        var manager = new PluginManager(options.PluginDirectory, store, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval, options.IdleConnectionTimeout);
+        var manager = new PluginManager(options.PluginDirectory, store, allocations, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval, options.IdleConnectionTimeout);
         await manager.RunAsync(stop).ConfigureAwait(false);
         await stopAll.CancelAsync().ConfigureAwait(false);
         try

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using MetaGpu.Rpc.Grpc;
 using Microsoft.Extensions.Logging;
@@ -22,14 +23,14 @@ public sealed class PluginEndpoint : IAsyncDisposable
     private int _streamLost;
     private int _stopped;
 
-    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, ILogger? log, TimeSpan? idleConnectionTimeout = null)
+    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? idleConnectionTimeout = null)
     {
         ResourceName = resourceName;
         _state = state;
         _log = log;
         FileName = SocketNames.EndpointFileName(resourceName, pluginDirectory);
         SocketPath = Path.Combine(pluginDirectory, FileName);
-        Service = new MetaGpuDevicePlugin(resourceName, state, log, _stopping.Token);
+        Service = new MetaGpuDevicePlugin(resourceName, state, allocations, log, _stopping.Token);
         Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
         // grpc.health.v1 beside the plugin service: what the DaemonSet's liveness probe (metagpu probe) asks.
         var serverOptions = new GrpcServerOptions { Logger = log };

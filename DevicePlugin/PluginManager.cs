@@ -1,4 +1,5 @@
 using Grpc.Core;
+using MetaGpu.DevicePlugin.Allocations;
 using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.DevicePlugin;
@@ -10,7 +11,7 @@ namespace MetaGpu.DevicePlugin;
 /// Config changes that add or remove resources start or stop endpoints; other changes reach the kubelet through
 /// ListAndWatch.
 /// </summary>
-public sealed class PluginManager(string pluginDirectory, NodeStateStore state, ILogger? log, TimeSpan? pollInterval = null, TimeSpan? idleConnectionTimeout = null)
+public sealed class PluginManager(string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? pollInterval = null, TimeSpan? idleConnectionTimeout = null)
 {
     public const string KubeletSocketName = "kubelet.sock";
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
@@ -110,7 +111,7 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
             }
             try
             {
-                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, log, idleConnectionTimeout);
+                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, allocations, log, idleConnectionTimeout);
             }
             catch (PluginDirectoryException e)
             {

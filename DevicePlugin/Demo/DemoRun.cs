@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Logging;
 using MetaGpu.Nvml;
@@ -46,6 +47,8 @@ public static class DemoRun
             daemon = Task.Run(() => PluginDaemon.RunAsync(backend, new PluginDaemonOptions
             {
                 PluginDirectory = directory,
+                // Inside the temporary directory, so the allocation files go with it.
+                StateDirectory = Path.Combine(directory, "state"),
                 Config = config,
                 KubeletPollInterval = TimeSpan.FromMilliseconds(100),
             }, logs, stop.Token));
@@ -61,10 +64,12 @@ public static class DemoRun
             output.WriteLine("2. Pods are admitted the way the kubelet does it (GetPreferredAllocation, then Allocate):");
             var admitted = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
             var rows = new List<string[]> { new[] { "POD", "REQUEST", "GPU", "SHARE", "MEMORY LIMIT", "CONTAINER ENV" } };
+            var files = new Dictionary<string, string>(StringComparer.Ordinal);
             async Task Admit(string pod, int count, string note)
             {
                 var (ids, response) = await kubelet.AdmitAsync(Resource, count).ConfigureAwait(false);
                 admitted[pod] = ids;
+                files[pod] = response.Mounts.First(m => m.ContainerPath == AllocationContainerPaths.Documented).HostPath;
                 var uuids = response.Envs["NVIDIA_VISIBLE_DEVICES"].Split(',');
                 var index = backend.GetInventory().Gpus.ToDictionary(g => g.Uuid, g => g.Index);
                 var share = string.Join(" + ", response.Envs["METAGPU_SHARES"].Split(',').Select(s =>
@@ -84,6 +89,8 @@ public static class DemoRun
             await Admit("pod-b", 50, "packed next to pod-a: GPU 1 stays whole").ConfigureAwait(false);
             await Admit("pod-c", 100, "a whole GPU: fits only because pod-a and pod-b were packed").ConfigureAwait(false);
             output.Write(Table(rows));
+            output.WriteLine($"   Each container also gets its allocation file, read-only at {AllocationContainerPaths.Documented}; pod-a's:");
+            output.WriteLine("   " + Describe(directory, files["pod-a"]));
             output.WriteLine("   pod-a and pod-c finish; their meta-devices are free again.");
             kubelet.Release(Resource, admitted["pod-a"]);
             kubelet.Release(Resource, admitted["pod-c"]);
@@ -150,6 +157,16 @@ public static class DemoRun
                 throw new TimeoutException($"gave up waiting for {what}");
             await Task.Delay(10, cancel).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>One line of what an allocation file says, read back from the host's file as a container would read it.</summary>
+    private static string Describe(string directory, string hostPath)
+    {
+        var record = AllocationJson.TryRead(File.ReadAllBytes(hostPath))
+            ?? throw new InvalidOperationException($"{hostPath} is not a valid allocation file");
+        var gpus = string.Join(" + ", record.Gpus.Select(g => string.Create(CultureInfo.InvariantCulture, $"GPU {g.Index} share {g.Share:0.##} ({g.MemoryLimitMiB} MiB)")));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{Path.GetRelativePath(directory, hostPath)}: {record.Resource}, {record.Request} meta-devices, {gpus}, memory limit {record.MemoryLimitMiB} MiB");
     }
 
     private static string Abbreviate(string uuids) => string.Join(",", uuids.Split(',').Select(u => u.Length > 13 ? u[..13] + "…" : u));

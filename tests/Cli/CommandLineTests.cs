@@ -52,6 +52,7 @@ public sealed class CommandLineTests
         foreach (var expected in new[]
         {
             "--policy", "default: packed", "METAGPU_POLICY", "default: /var/lib/kubelet/device-plugins", "METAGPU_KUBELET_DIR",
+            "--state-dir", "default: /var/lib/metagpu", "METAGPU_STATE_DIR",
             "--log-format", "text|systemd|json", "METAGPU_LOG_FORMAT", "SIGHUP", "  2   ", "  4   ",
         })
         {
@@ -102,6 +103,7 @@ public sealed class CommandLineTests
     [InlineData("--log-format", "xml", "--log-format")]
     [InlineData("--simulate", "2xB200", "--simulate")]
     [InlineData("--idle-timeout", "soon", "--idle-timeout")]
+    [InlineData("--state-dir", "", "--state-dir")]
     public async Task AnInvalidFlagValueIsExit2NamingTheFlag(string flag, string value, string named)
     {
         var dir = Directory.CreateTempSubdirectory("mg-flag-").FullName;

@@ -13,6 +13,8 @@ public sealed class DemoCommandTests
         Assert.Contains("200 meta-devices, 200 healthy", r.Stdout);
         Assert.Contains("pod-a  30 (0.3 GPU)", r.Stdout);
         Assert.Contains("METAGPU_MAX_MEM=12288", r.Stdout);
+        Assert.Contains("its allocation file, read-only at /etc/metagpu/allocation.json", r.Stdout);
+        Assert.Matches(@"state/allocations/[0-9a-f]{40}\.json: cnvrg\.io/metagpu, 30 meta-devices, GPU 0 share 0\.3 \(12288 MiB\), memory limit 12288 MiB", r.Stdout);
         Assert.Contains("pod-d  150 (1.5 GPU)  0+1", r.Stdout);
         Assert.Contains("100 healthy, 100 unhealthy", r.Stdout);
         Assert.Contains("all 200 healthy again", r.Stdout);

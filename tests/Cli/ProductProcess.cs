@@ -28,7 +28,10 @@ public static partial class ProductProcess
         }
     }
 
-    /// <summary>Starts the binary with its output collected line by line; the environment is cleared of METAGPU_* first.</summary>
+    /// <summary>
+    /// Starts the binary with its output collected line by line; the environment is cleared of METAGPU_* first. A
+    /// <c>start</c> without a state directory of its own gets a temporary one (see <see cref="MetaGpu.Tests.DevicePlugin.TemporaryStateDirectory"/>).
+    /// </summary>
     public static async Task<Running> StartAsync(IEnumerable<string> args, IDictionary<string, string?>? env = null)
     {
         var psi = new ProcessStartInfo(await BinaryAsync()) { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -41,7 +44,8 @@ public static partial class ProductProcess
             foreach (var (k, v) in env)
                 psi.Environment[k] = v;
         }
-        return new Running(Process.Start(psi)!);
+        var stateDirectory = MetaGpu.Tests.DevicePlugin.TemporaryStateDirectory.IfNoneNamed(psi.ArgumentList.FirstOrDefault(), psi);
+        return new Running(Process.Start(psi)!, stateDirectory);
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
@@ -52,10 +56,12 @@ public static partial class ProductProcess
         private readonly Process _process;
         private readonly Task _stdout;
         private readonly Task _stderr;
+        private readonly string? _stateDirectory;
 
-        internal Running(Process process)
+        internal Running(Process process, string? stateDirectory)
         {
             _process = process;
+            _stateDirectory = stateDirectory;
             _stdout = Pump(process.StandardOutput, Stdout);
             _stderr = Pump(process.StandardError, Stderr);
         }
@@ -114,6 +120,7 @@ public static partial class ProductProcess
                 await _process.WaitForExitAsync();
             }
             _process.Dispose();
+            MetaGpu.Tests.DevicePlugin.TemporaryStateDirectory.Remove(_stateDirectory);
         }
     }
 }

@@ -12,6 +12,7 @@ namespace MetaGpu.Tests.DevicePlugin;
 /// fake libnvidia-ml through the real bindings. These run in the fake NVML's collection (one at a time).
 /// </summary>
 [Collection(FakeNvmlCollection.Name)]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper output) : IAsyncLifetime
 {
     private const string Resource = "cnvrg.io/metagpu";
@@ -39,6 +40,9 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
 
     public enum Backend { Simulated, FakeNvml }
 
+    /// <summary>The daemon's state directory: inside the test's directory, so a restarted plugin finds the same files.</summary>
+    private string StateDir => Path.Combine(_dir, "state");
+
     private string FakeWorld(int gpus, string extra = "")
     {
         var lines = new List<string> { "driver 550.54.15", "cuda 12040" };
@@ -51,7 +55,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
 
     private PluginProcess StartPlugin(Backend backend, int gpus, params string[] args)
     {
-        var all = new List<string> { "--kubelet-dir", _dir };
+        var all = new List<string> { "--kubelet-dir", _dir, "--state-dir", StateDir };
         var env = new Dictionary<string, string?>();
         if (backend == Backend.Simulated)
         {
@@ -359,6 +363,85 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
         Assert.True(plugin.HasExited);
         Assert.NotEqual(0, plugin.ExitCode);
         Assert.Contains("metaGpus", plugin.LogText);
+    }
+
+    [Fact]
+    public async Task AllocateMountsTheAllocationFileItWroteAndARestartedPluginAnswersTheSame()
+    {
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        var plugin = StartPlugin(Backend.FakeNvml, 2);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+        var (ids, response) = await kubelet.Plugin(Resource)!.AdmitAsync(30);
+
+        var key = MetaGpu.DevicePlugin.Allocations.AllocationKey.For(Resource, ids);
+        var hostPath = Path.Combine(StateDir, "allocations", key + ".json");
+        Assert.Equal(
+            [("/etc/metagpu/allocation.json", hostPath, true), ("/etc/metagpu/resources/cnvrg.io_metagpu.json", hostPath, true)],
+            response.Mounts.Select(m => (m.ContainerPath, m.HostPath, m.ReadOnly)));
+        Assert.Equal("/etc/metagpu/allocation.json", response.Envs["METAGPU_ALLOCATION"]);
+
+        // The documented file: 30 of GPU 0's 100 meta-devices, 30 % of its 40 GiB.
+        const string uuid = "GPU-00000000-aaaa-bbbb-cccc-000000000000";
+        var ids30 = string.Join(",\n", ids.Order(StringComparer.Ordinal).Select(id => $"    \"{id}\""));
+        Assert.Equal($$"""
+            {
+              "schemaVersion": 1,
+              "resource": "cnvrg.io/metagpu",
+              "key": "{{key}}",
+              "request": 30,
+              "memoryLimitMiB": 12288,
+              "gpus": [
+                {
+                  "uuid": "{{uuid}}",
+                  "index": 0,
+                  "metaDevices": 30,
+                  "metaGpus": 100,
+                  "share": 0.3,
+                  "memoryLimitMiB": 12288
+                }
+              ],
+              "deviceIds": [
+            {{ids30}}
+              ]
+            }
+
+            """, File.ReadAllText(hostPath));
+        Assert.Equal("12288", response.Envs["METAGPU_MAX_MEM"]);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(hostPath));
+        var written = File.GetLastWriteTimeUtc(hostPath);
+
+        // The kubelet asks again after a restart of the plugin (its checkpoint): the same answer, the file untouched.
+        Assert.Equal(0, await plugin.TerminateAsync(Wait));
+        await plugin.DisposeAsync();
+        await using var restarted = StartPlugin(Backend.FakeNvml, 2);
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200 && kubelet.Registrations >= 2, Wait);
+        var again = await kubelet.Plugin(Resource)!.Client.AllocateAsync(new AllocateRequest { ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { ids } } } });
+        Assert.Equal(response, again.ContainerResponses[0]);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(hostPath));
+        await restarted.WaitForLogAsync($"allocation {key}", Wait);
+    }
+
+    [Fact]
+    public async Task TheStateDirectoryComesFromTheEnvironmentWhenNoFlagNamesIt()
+    {
+        var fromEnvironment = Path.Combine(_dir, "from-env");
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = PluginProcess.Start(_binary, ["--kubelet-dir", _dir, "--simulate", "1"],
+            new Dictionary<string, string?> { ["METAGPU_STATE_DIR"] = fromEnvironment });
+        await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
+        var (_, response) = await kubelet.Plugin(Resource)!.AdmitAsync(10);
+        Assert.StartsWith(Path.Combine(fromEnvironment, "allocations") + "/", response.Mounts[0].HostPath);
+        Assert.True(File.Exists(response.Mounts[0].HostPath));
+    }
+
+    [Fact]
+    public async Task AnUnusableStateDirectoryStopsTheStartNamingThePathAndTheFix()
+    {
+        File.WriteAllText(StateDir, "not a directory");
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
+        Assert.Equal(1, await plugin.WaitForExitAsync(Wait));
+        Assert.Contains($"state directory {StateDir} is not usable: cannot create {StateDir}/allocations: Not a directory (ENOTDIR); " +
+            "is --state-dir (METAGPU_STATE_DIR) right, and is the host's directory mounted read-write into this pod at the same path (a hostPath volume)?", plugin.LogText);
     }
 
     [Fact]

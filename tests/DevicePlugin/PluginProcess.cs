@@ -4,12 +4,21 @@ using System.Runtime.InteropServices;
 
 namespace MetaGpu.Tests.DevicePlugin;
 
-/// <summary><c>metagpu start</c> as a child process, with its log lines collected and SIGTERM on request.</summary>
+/// <summary>
+/// <c>metagpu start</c> as a child process, with its log lines collected and SIGTERM on request. A <c>start</c> that
+/// names no state directory (<c>--state-dir</c>, <c>METAGPU_STATE_DIR</c>) gets a temporary one, removed with the process:
+/// a test never writes the product's default, /var/lib/metagpu.
+/// </summary>
 public sealed partial class PluginProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly string? _stateDirectory;
 
-    private PluginProcess(Process process) => _process = process;
+    private PluginProcess(Process process, string? stateDirectory)
+    {
+        _process = process;
+        _stateDirectory = stateDirectory;
+    }
 
     public ConcurrentQueue<string> Log { get; } = new();
     public string LogText => string.Join('\n', Log);
@@ -35,8 +44,9 @@ public sealed partial class PluginProcess : IAsyncDisposable
             foreach (var (k, v) in env)
                 psi.Environment[k] = v;
         }
+        var stateDirectory = TemporaryStateDirectory.IfNoneNamed(command, psi);
         var process = new Process { StartInfo = psi };
-        var plugin = new PluginProcess(process);
+        var plugin = new PluginProcess(process, stateDirectory);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) plugin.Log.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) plugin.Log.Enqueue(e.Data); };
         process.Start();
@@ -100,5 +110,6 @@ public sealed partial class PluginProcess : IAsyncDisposable
             await _process.WaitForExitAsync();
         }
         _process.Dispose();
+        TemporaryStateDirectory.Remove(_stateDirectory);
     }
 }

@@ -1,0 +1,42 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace MetaGpu.DevicePlugin.Allocations;
+
+/// <summary>
+/// The name of a container's allocation file: a function of its resource and its meta-device IDs alone, so a repeated
+/// Allocate, a restarted daemon and the usage loop (which sees the IDs again in pod-resources) all arrive at the same
+/// name. The IDs are exclusive while allocated, so two live containers never share a key.
+/// </summary>
+public static class AllocationKey
+{
+    /// <summary>40 hex digits: the first 20 bytes of a SHA-256.</summary>
+    public const int Length = 40;
+
+    /// <summary>
+    /// Lowercase hex of the first 20 bytes of SHA-256 over the UTF-8 of
+    /// <c>resource + "\n" + string.Join("\n", ids sorted ordinal)</c>.
+    /// </summary>
+    public static string For(string resource, IEnumerable<string> ids)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        ArgumentNullException.ThrowIfNull(ids);
+        var text = resource + "\n" + string.Join("\n", ids.Order(StringComparer.Ordinal));
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(text), hash);
+        return Convert.ToHexStringLower(hash[..(Length / 2)]);
+    }
+
+    /// <summary>Exactly <see cref="Length"/> characters, each <c>[0-9a-f]</c>.</summary>
+    public static bool IsValid(ReadOnlySpan<char> key)
+    {
+        if (key.Length != Length)
+            return false;
+        foreach (var c in key)
+        {
+            if (c is not (>= '0' and <= '9' or >= 'a' and <= 'f'))
+                return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,58 @@
+namespace MetaGpu.DevicePlugin.Allocations;
+
+/// <summary>
+/// What one container was given, as its allocation file says it (see <see cref="AllocationJson"/> for the bytes). A
+/// pure function of the resource, the IDs and the plan: no timestamp, no pod, so the same allocation always gives the
+/// same file.
+/// </summary>
+/// <param name="Resource">The extended resource, e.g. <c>cnvrg.io/metagpu</c>.</param>
+/// <param name="Key"><see cref="AllocationKey.For"/> of the resource and the IDs.</param>
+/// <param name="DeviceIds">The meta-device IDs, sorted ordinal, distinct.</param>
+/// <param name="Request">How many meta-devices: the count of <paramref name="DeviceIds"/>.</param>
+/// <param name="MemoryLimitMiB">The sum of the per-GPU limits (what <c>METAGPU_MAX_MEM</c> says).</param>
+/// <param name="Gpus">Per physical GPU, ordered by GPU index.</param>
+public sealed record AllocationRecord(
+    string Resource, string Key, IReadOnlyList<string> DeviceIds, int Request, ulong MemoryLimitMiB, IReadOnlyList<AllocationGpu> Gpus)
+{
+    public const int SchemaVersion = 1;
+
+    /// <summary>The record of <paramref name="ids"/> lying on the GPUs as <paramref name="shape"/> says.</summary>
+    public static AllocationRecord Create(string resource, IReadOnlyCollection<string> ids, AllocationShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(shape);
+        var gpus = shape.PerGpu.Select(AllocationGpu.Of).ToList();
+        var sorted = ids.Order(StringComparer.Ordinal).ToList();
+        return new AllocationRecord(resource, AllocationKey.For(resource, sorted), sorted, sorted.Count,
+            gpus.Aggregate(0UL, (sum, g) => sum + g.MemoryLimitMiB), gpus);
+    }
+
+    public bool Equals(AllocationRecord? other) =>
+        other is not null && Resource == other.Resource && Key == other.Key && Request == other.Request &&
+        MemoryLimitMiB == other.MemoryLimitMiB && DeviceIds.SequenceEqual(other.DeviceIds, StringComparer.Ordinal) &&
+        Gpus.SequenceEqual(other.Gpus);
+
+    public override int GetHashCode() => HashCode.Combine(Resource, Key, Request, MemoryLimitMiB, DeviceIds.Count, Gpus.Count);
+}
+
+/// <summary>One physical GPU's part in an allocation.</summary>
+/// <param name="Uuid">The GPU's UUID (what <c>NVIDIA_VISIBLE_DEVICES</c> names).</param>
+/// <param name="Index">The GPU's NVML index on this node.</param>
+/// <param name="MetaDevices">How many of its meta-devices the container was given.</param>
+/// <param name="MetaGpus">How many meta-devices the GPU is split into.</param>
+/// <param name="Share"><paramref name="MetaDevices"/> / <paramref name="MetaGpus"/>, e.g. 0.3.</param>
+/// <param name="MemoryLimitMiB">The GPU's memory in MiB × the share, rounded down.</param>
+public sealed record AllocationGpu(string Uuid, int Index, int MetaDevices, int MetaGpus, double Share, ulong MemoryLimitMiB)
+{
+    public static AllocationGpu Of(GpuShare share)
+    {
+        ArgumentNullException.ThrowIfNull(share);
+        var gpu = share.Gpu;
+        return new AllocationGpu(gpu.Uuid, gpu.Index, share.Count, gpu.MetaGpus, (double)share.Count / gpu.MetaGpus, MemoryLimit(gpu.MemoryBytes, share.Count, gpu.MetaGpus));
+    }
+
+    /// <summary>Memory in proportion to the share (MiB first, then the fraction, rounded down once).</summary>
+    public static ulong MemoryLimit(ulong memoryBytes, int metaDevices, int metaGpus) =>
+        (memoryBytes >> 20) * (ulong)metaDevices / (ulong)metaGpus;
+}
