@@ -1,0 +1,206 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Unicode;
+
+namespace MetaGpu.Usage.Metrics;
+
+/// <summary>
+/// Writes the Prometheus text exposition format, version 0.0.4, as UTF-8 straight into a buffer: per family a
+/// <c># HELP</c> and a <c># TYPE</c> line, then one <c>name{label="value",…} value</c> line per sample, no timestamps.
+/// Nothing is allocated per sample. Metric and label names are ours, so a bad one is a programming error: it throws
+/// <see cref="ArgumentException"/> before anything of that line is written, and the output never holds a line a
+/// scraper cannot parse. Label values and help text may hold anything; they are escaped, and invalid UTF-16
+/// (a lone surrogate) becomes U+FFFD.
+/// </summary>
+public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
+{
+    private static readonly SearchValues<char> HelpEscapes = SearchValues.Create("\\\n");
+    private static readonly SearchValues<char> LabelEscapes = SearchValues.Create("\\\n\"");
+
+    /// <summary>Starts a family: its <c># HELP</c> and <c># TYPE</c> lines. Its samples follow (for a histogram, <see cref="Histogram.Write"/>).</summary>
+    public void Family(string name, string help, MetricType type)
+    {
+        CheckMetricName(name, "");
+        Ascii("# HELP "u8);
+        Ascii(name);
+        Ascii(" "u8);
+        Escaped(help, HelpEscapes);
+        Ascii("\n# TYPE "u8);
+        Ascii(name);
+        Ascii(type switch
+        {
+            MetricType.Gauge => " gauge\n"u8,
+            MetricType.Counter => " counter\n"u8,
+            MetricType.Histogram => " histogram\n"u8,
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, "not a metric type"),
+        });
+    }
+
+    /// <summary>One sample line: <c>name{labels} value</c>.</summary>
+    public void Sample(string name, ReadOnlySpan<Label> labels, double value) => Sample(name, "", labels, null, value);
+
+    /// <summary>A sample of <paramref name="name"/> + <paramref name="suffix"/>, with an optional <c>le</c> label after the others (histograms).</summary>
+    internal void Sample(string name, string suffix, ReadOnlySpan<Label> labels, string? le, double value)
+    {
+        CheckMetricName(name, suffix);
+        CheckLabels(labels, le is not null);
+        Ascii(name);
+        Ascii(suffix);
+        if (labels.Length > 0 || le is not null)
+        {
+            Ascii("{"u8);
+            for (var i = 0; i < labels.Length; i++)
+            {
+                if (i > 0)
+                    Ascii(","u8);
+                Ascii(labels[i].Name);
+                Ascii("=\""u8);
+                Escaped(labels[i].Value, LabelEscapes);
+                Ascii("\""u8);
+            }
+            if (le is not null)
+            {
+                Ascii(labels.Length > 0 ? ",le=\""u8 : "le=\""u8);
+                Ascii(le);
+                Ascii("\""u8);
+            }
+            Ascii("}"u8);
+        }
+        Ascii(" "u8);
+        var span = output.GetSpan(MaxValueLength + 1);
+        var n = FormatValue(value, span);
+        span[n] = (byte)'\n';
+        output.Advance(n + 1);
+    }
+
+    /// <summary>The longest <see cref="FormatValue"/> writes ("-2.2250738585072014E-308" is 24).</summary>
+    internal const int MaxValueLength = 32;
+
+    /// <summary>
+    /// A sample value as Prometheus (Go's ParseFloat) reads it: whole numbers without exponent or fraction
+    /// (<c>1073741824</c>, not <c>1.073741824E+09</c>), others in the shortest form that round-trips, and
+    /// <c>+Inf</c>, <c>-Inf</c>, <c>NaN</c>. Invariant culture, ASCII.
+    /// </summary>
+    internal static int FormatValue(double value, Span<byte> destination)
+    {
+        if (double.IsNaN(value))
+            return Copy("NaN"u8, destination);
+        if (double.IsPositiveInfinity(value))
+            return Copy("+Inf"u8, destination);
+        if (double.IsNegativeInfinity(value))
+            return Copy("-Inf"u8, destination);
+        int written;
+        // Below 2^63 a whole double converts to long exactly; -0 becomes 0.
+        var ok = Math.Abs(value) < 9.2e18 && value == Math.Floor(value)
+            ? ((long)value).TryFormat(destination, out written, default, CultureInfo.InvariantCulture)
+            : value.TryFormat(destination, out written, "R", CultureInfo.InvariantCulture);
+        if (!ok)
+            throw new ArgumentException("destination too small for a value", nameof(destination));
+        return written;
+    }
+
+    private static int Copy(ReadOnlySpan<byte> text, Span<byte> destination)
+    {
+        text.CopyTo(destination);
+        return text.Length;
+    }
+
+    private void Ascii(ReadOnlySpan<byte> text)
+    {
+        text.CopyTo(output.GetSpan(text.Length));
+        output.Advance(text.Length);
+    }
+
+    /// <summary>A name already checked to be ASCII.</summary>
+    private void Ascii(string text)
+    {
+        if (text.Length == 0)
+            return;
+        var span = output.GetSpan(text.Length);
+        System.Text.Ascii.FromUtf16(text, span, out var written);
+        output.Advance(written);
+    }
+
+    private void Escaped(string text, SearchValues<char> escapes)
+    {
+        var rest = text.AsSpan();
+        while (rest.Length > 0)
+        {
+            var stop = rest.IndexOfAny(escapes);
+            var run = stop < 0 ? rest : rest[..stop];
+            if (run.Length > 0)
+            {
+                // Every escaped character is ASCII, so a run never ends inside a surrogate pair.
+                var span = output.GetSpan(Encoding.UTF8.GetMaxByteCount(run.Length));
+                Utf8.FromUtf16(run, span, out _, out var written, replaceInvalidSequences: true);
+                output.Advance(written);
+            }
+            if (stop < 0)
+                return;
+            Ascii(rest[stop] switch
+            {
+                '\\' => "\\\\"u8,
+                '\n' => "\\n"u8,
+                _ => "\\\""u8,
+            });
+            rest = rest[(stop + 1)..];
+        }
+    }
+
+    private static void CheckMetricName(string name, string suffix)
+    {
+        if (!IsMetricName(name) || !IsNameTail(suffix))
+            throw new ArgumentException($"'{Shorten(name + suffix)}' is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", nameof(name));
+    }
+
+    private static void CheckLabels(ReadOnlySpan<Label> labels, bool withLe)
+    {
+        for (var i = 0; i < labels.Length; i++)
+        {
+            var name = labels[i].Name;
+            if (!IsLabelName(name))
+                throw new ArgumentException($"'{Shorten(name)}' is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)", nameof(labels));
+            if (labels[i].Value is null)
+                throw new ArgumentException($"label '{name}' has no value", nameof(labels));
+            if (withLe && name == "le")
+                throw new ArgumentException("a histogram's labels must not include 'le': it names the bucket", nameof(labels));
+            for (var j = 0; j < i; j++)
+            {
+                if (labels[j].Name == name)
+                    throw new ArgumentException($"label '{name}' occurs twice in one sample", nameof(labels));
+            }
+        }
+    }
+
+    /// <summary><c>[a-zA-Z_:][a-zA-Z0-9_:]*</c>, the names every Prometheus version accepts unquoted.</summary>
+    public static bool IsMetricName(ReadOnlySpan<char> name)
+    {
+        return name.Length > 0 && !char.IsAsciiDigit(name[0]) && IsNameTail(name);
+    }
+
+    private static bool IsNameTail(ReadOnlySpan<char> tail)
+    {
+        foreach (var c in tail)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or ':'))
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary><c>[a-zA-Z_][a-zA-Z0-9_]*</c>; names starting with <c>__</c> are Prometheus's own.</summary>
+    public static bool IsLabelName(ReadOnlySpan<char> name)
+    {
+        if (name.Length == 0 || char.IsAsciiDigit(name[0]) || name.StartsWith("__"))
+            return false;
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c == '_'))
+                return false;
+        }
+        return true;
+    }
+
+    private static string Shorten(string s) => s.Length <= 60 ? s : s[..60] + "…";
+}

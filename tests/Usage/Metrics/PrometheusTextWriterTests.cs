@@ -1,0 +1,180 @@
+using System.Buffers;
+using System.Text;
+using MetaGpu.Usage.Metrics;
+
+namespace MetaGpu.Tests.Usage.Metrics;
+
+public class PrometheusTextWriterTests
+{
+    private static string Render(Action<PrometheusTextWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        write(new PrometheusTextWriter(buffer));
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    [Fact]
+    public void Family_writes_help_and_type_lines()
+    {
+        var text = Render(w =>
+        {
+            w.Family("metagpu_device_shares", "Meta-devices per GPU.", MetricType.Gauge);
+            w.Family("metagpu_kubelet_registrations_total", "Registrations.", MetricType.Counter);
+            w.Family("metagpu_rpc_duration_seconds", "RPC latency.", MetricType.Histogram);
+        });
+        Assert.Equal(
+            "# HELP metagpu_device_shares Meta-devices per GPU.\n# TYPE metagpu_device_shares gauge\n" +
+            "# HELP metagpu_kubelet_registrations_total Registrations.\n# TYPE metagpu_kubelet_registrations_total counter\n" +
+            "# HELP metagpu_rpc_duration_seconds RPC latency.\n# TYPE metagpu_rpc_duration_seconds histogram\n", text);
+    }
+
+    [Fact]
+    public void Help_escapes_backslash_and_newline_but_not_quotes()
+    {
+        var text = Render(w => w.Family("m", "a\\b\nc \"q\"", MetricType.Gauge));
+        Assert.StartsWith("# HELP m a\\\\b\\nc \"q\"\n", text);
+    }
+
+    [Fact]
+    public void Sample_without_labels_has_no_braces()
+    {
+        Assert.Equal("up 1\n", Render(w => w.Sample("up", [], 1)));
+    }
+
+    [Fact]
+    public void Label_values_escape_backslash_quote_and_newline_and_keep_utf8()
+    {
+        var text = Render(w => w.Sample("m", [new("pod", "a\"b\\c\nd"), new("container", "grüße-日本")], 2));
+        Assert.Equal("m{pod=\"a\\\"b\\\\c\\nd\",container=\"grüße-日本\"} 2\n", text);
+    }
+
+    [Fact]
+    public void A_lone_surrogate_becomes_the_replacement_character_so_the_output_stays_utf8()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        new PrometheusTextWriter(buffer).Sample("m", [new("v", "x\ud800\"y")], 1);
+        var strict = new UTF8Encoding(false, throwOnInvalidBytes: true);
+        Assert.Equal("m{v=\"x\ufffd\\\"y\"} 1\n", strict.GetString(buffer.WrittenSpan));
+    }
+
+    [Theory]
+    [InlineData(0.0, "0")]
+    [InlineData(1.0, "1")]
+    [InlineData(-42.0, "-42")]
+    [InlineData(85899345920.0, "85899345920")] // 80 GiB in bytes: no exponent
+    [InlineData(1e18, "1000000000000000000")]
+    [InlineData(0.5, "0.5")]
+    [InlineData(0.1, "0.1")]
+    [InlineData(1.0 / 3, "0.3333333333333333")]
+    [InlineData(1e-7, "1E-07")]
+    [InlineData(1e300, "1E+300")]
+    [InlineData(double.PositiveInfinity, "+Inf")]
+    [InlineData(double.NegativeInfinity, "-Inf")]
+    [InlineData(double.NaN, "NaN")]
+    public void Values_are_invariant_and_round_trip(double value, string expected)
+    {
+        Assert.Equal($"m {expected}\n", Render(w => w.Sample("m", [], value)));
+        if (double.IsFinite(value))
+            Assert.Equal(value, double.Parse(expected, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void Negative_zero_is_zero()
+    {
+        Assert.Equal("m 0\n", Render(w => w.Sample("m", [], -0.0)));
+    }
+
+    [Fact]
+    public void Values_do_not_follow_the_current_culture()
+    {
+        var saved = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("de-DE");
+            Assert.Equal("m 1.5\n", Render(w => w.Sample("m", [], 1.5)));
+        }
+        catch (System.Globalization.CultureNotFoundException)
+        {
+            // Invariant-globalization hosts have only the invariant culture; there is nothing to leak.
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("1abc")]
+    [InlineData("a-b")]
+    [InlineData("a b")]
+    [InlineData("a{b")]
+    [InlineData("grüße")]
+    [InlineData("a\nb")]
+    public void Bad_metric_names_throw_and_write_nothing(string name)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var w = new PrometheusTextWriter(buffer);
+        Assert.Throws<ArgumentException>(() => w.Sample(name, [], 1));
+        Assert.Throws<ArgumentException>(() => w.Family(name, "h", MetricType.Gauge));
+        Assert.Equal(0, buffer.WrittenCount);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("0x")]
+    [InlineData("a:b")]
+    [InlineData("a-b")]
+    [InlineData("__name__")]
+    [InlineData("a\"")]
+    public void Bad_label_names_throw_and_write_nothing(string name)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        Assert.Throws<ArgumentException>(() => new PrometheusTextWriter(buffer).Sample("m", [new(name, "v")], 1));
+        Assert.Equal(0, buffer.WrittenCount);
+    }
+
+    [Fact]
+    public void A_label_twice_or_without_value_throws()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var w = new PrometheusTextWriter(buffer);
+        Assert.Throws<ArgumentException>(() => w.Sample("m", [new("a", "1"), new("b", "2"), new("a", "3")], 1));
+        Assert.Throws<ArgumentException>(() => w.Sample("m", [new("a", null!)], 1));
+        Assert.Equal(0, buffer.WrittenCount);
+    }
+
+    [Fact]
+    public void Names_with_colons_and_underscores_are_metric_names()
+    {
+        Assert.Equal("_a:b_1 1\n", Render(w => w.Sample("_a:b_1", [], 1)));
+    }
+
+    /// <summary>
+    /// The scrape path allocates nothing per sample: 600 samples with 7 labels into a reused buffer.
+    /// (The figure per scrape is printed by bench/MetaGpu.Bench --scrape.)
+    /// </summary>
+    [Fact]
+    public void Writing_samples_into_a_reused_buffer_allocates_nothing_per_sample()
+    {
+        var labels = new Label[]
+        {
+            new("uuid", "GPU-4b3c8b2e-5b6f-4f41-9f63-0123456789ab"), new("device_index", "3"), new("resource", "metagpu.io/gpu"),
+            new("namespace", "team-a"), new("pod", "trainer-7d9f8c6b5-x2x4z"), new("container", "main"), new("pid", "123456"),
+        };
+        var buffer = new ArrayBufferWriter<byte>(1 << 20);
+        void Scrape()
+        {
+            buffer.ResetWrittenCount();
+            var w = new PrometheusTextWriter(buffer);
+            w.Family("metagpu_process_memory_usage_bytes", "Memory.", MetricType.Gauge);
+            for (var i = 0; i < 600; i++)
+                w.Sample("metagpu_process_memory_usage_bytes", labels, i * 1048576.5);
+        }
+        Scrape();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Scrape();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 200, $"one scrape of 600 samples allocated {allocated} bytes");
+    }
+}
