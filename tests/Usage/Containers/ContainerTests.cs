@@ -93,6 +93,24 @@ public sealed class ContainerTests(RuncHost host) : IClassFixture<RuncHost>, IDi
         }
     }
 
+    [Fact]
+    public void A_child_killed_from_the_host_is_reaped_and_the_container_lives_on()
+    {
+        var (key, path, _) = _view.WriteAllocation(Resource);
+        using var c = host.Start(HostView.Response(key, path, Resource), WorkloadProgram.Fork(2));
+        c.WaitForOutput("ready");
+        var child = c.HostPids().First(p => p != c.HostPid);
+        var nsPid = File.ReadAllText($"/proc/{child}/status").Split('\n').Single(l => l.StartsWith("NSpid:", StringComparison.Ordinal)).Split('\t')[^1];
+
+        Assert.Equal(0, RuncHost.Invoke("kill", ["-KILL", child.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Code);
+
+        c.WaitForOutput($"exited: {nsPid} signal 9\n");
+        Assert.DoesNotContain(child, c.HostPids());
+        Assert.False(RuncContainer.IsAlive(child));
+        Assert.True(c.IsRunning);
+        Assert.Equal(2, c.HostPids().Count);
+    }
+
     /// <summary>
     /// Issue item 2's attack: container B makes a user and mount namespace of its own (no host privilege; as root it
     /// needs CAP_SETFCAP, which containerd gives every container, and as any other user nothing) and mounts a
@@ -194,7 +212,7 @@ public sealed class ContainerTests(RuncHost host) : IClassFixture<RuncHost>, IDi
         own.Dispose();
 
         Assert.False(Directory.Exists(own.Directory));
-        Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && IsAlive(pid), $"pid {pid} still runs"));
+        Assert.All(pids, pid => Assert.False(RuncContainer.IsAlive(pid), $"pid {pid} still runs"));
         Assert.Empty(PodDirectories(c.Cgroup));
     }
 
@@ -208,19 +226,6 @@ public sealed class ContainerTests(RuncHost host) : IClassFixture<RuncHost>, IDi
 
     private static string[] PodDirectories(KubeletCgroup cgroup) =>
         KubepodsCgroups.Hierarchies().Select(h => h + cgroup.PodPath).Where(Directory.Exists).ToArray();
-
-    private static bool IsAlive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[stat.LastIndexOf(')') + 2] is not ('Z' or 'X');
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
 
     public void Dispose() => _view.Dispose();
 }

@@ -65,20 +65,20 @@ public sealed class RuncContainer : IDisposable
     public string Errors => Read(StderrPath);
 
     /// <summary>Whether the first process still runs (exists and is not a zombie).</summary>
-    public bool IsRunning
+    public bool IsRunning => IsAlive(HostPid);
+
+    /// <summary>Whether the host process <paramref name="hostPid"/> exists and is not a zombie.</summary>
+    public static bool IsAlive(int hostPid)
     {
-        get
+        try
         {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{HostPid}/stat");
-                var close = stat.LastIndexOf(')');
-                return close > 0 && close + 2 < stat.Length && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return false;
-            }
+            var stat = File.ReadAllText($"/proc/{hostPid}/stat");
+            var close = stat.LastIndexOf(')');
+            return close > 0 && close + 2 < stat.Length && stat[close + 2] is not ('Z' or 'X');
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

@@ -3,7 +3,8 @@
  * and it ends with "ready" once it is in its final state, then waits for a signal.
  *
  *   workload sleep                  report and wait
- *   workload fork N                 report, start N children that wait too (a container with several processes)
+ *   workload fork N                 report, start N children that wait too (a container with several processes);
+ *                                   prints "exited: PID signal S" (or "code C") when one ends
  *   workload forge ROOT TEXT [DEST] report, then the attack of issue item 2: become root of an own user namespace,
  *                                   mount a tmpfs, create ROOT (an absolute path, e.g. the host's path of a real
  *                                   allocation file) inside it with TEXT, and bind-mount it over DEST
@@ -19,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ALLOCATION "/etc/metagpu/allocation.json"
@@ -160,6 +162,18 @@ int main(int argc, char **argv)
     }
     printf("ready\n");
     fflush(stdout);
-    for (;;)
-        pause();
+    /* As a container's init, reap the children (a killed one is then gone from /proc, not a zombie) and say so. */
+    for (;;) {
+        int status;
+        pid_t gone = wait(&status);
+        if (gone < 0) {
+            pause();
+            continue;
+        }
+        if (WIFSIGNALED(status))
+            printf("exited: %d signal %d\n", (int)gone, WTERMSIG(status));
+        else
+            printf("exited: %d code %d\n", (int)gone, WEXITSTATUS(status));
+        fflush(stdout);
+    }
 }
