@@ -114,7 +114,8 @@ public sealed unsafe class FakeNvml : IDisposable
         return exe;
     }
 
-    private static void Gcc(params string[] arguments)
+    /// <summary>Runs gcc; its errors become the exception (also used to build the container tests' workload).</summary>
+    internal static void Gcc(params string[] arguments)
     {
         var start = new ProcessStartInfo("gcc") { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in arguments)

@@ -1,0 +1,58 @@
+using System.Security.Cryptography;
+using MetaGpu.Tests.DevicePlugin;
+using MetaGpu.Tests.Nvml;
+
+namespace MetaGpu.Tests.Usage.Containers;
+
+/// <summary>
+/// The static C program (<c>workload.c</c> beside this file) that the container tests run as a container's process.
+/// Built with <c>gcc -static</c> once per version of its source into a temp folder named by the source's hash, so
+/// reruns reuse it and an edit rebuilds it. Its output is line-oriented ("pid: 1", "env: K=V", the allocation file
+/// between "allocation-begin" and "allocation-end", "ready" last); see the comment at the top of workload.c.
+/// </summary>
+public static class WorkloadProgram
+{
+    /// <summary>Where the program lies inside the container's root filesystem.</summary>
+    public const string ContainerPath = "/workload";
+
+    /// <summary>The exit code of <see cref="Forge"/> when the kernel refuses a step of the attack (the reason is printed).</summary>
+    public const int ForgeRefusedExitCode = 42;
+
+    private static readonly string[] Flags = ["-static", "-O2", "-Wall", "-Wextra"];
+    private static readonly Lazy<string> Binary = new(Build);
+
+    /// <summary>The built program on this machine.</summary>
+    public static string HostPath => Binary.Value;
+
+    /// <summary>Report (pid, env, allocation file, whether it can be written), print "ready", wait to be killed.</summary>
+    public static string[] Sleep() => [ContainerPath, "sleep"];
+
+    /// <summary>As <see cref="Sleep"/>, and start <paramref name="children"/> more processes that wait too ("child: PID" each).</summary>
+    public static string[] Fork(int children) => [ContainerPath, "fork", children.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+
+    /// <summary>
+    /// The look-alike attack of issue item 2: in a user and mount namespace of its own, the process mounts a tmpfs,
+    /// creates <paramref name="root"/> (an absolute path) in it holding <paramref name="text"/>, and bind-mounts that
+    /// file over <paramref name="destination"/>. Its mountinfo then has an entry at the destination whose root is
+    /// <paramref name="root"/>, but whose device is the tmpfs. Prints "forged: DEST" and then "ready".
+    /// </summary>
+    public static string[] Forge(string root, string text, string destination = "/etc/metagpu/allocation.json") =>
+        [ContainerPath, "forge", root, text, destination];
+
+    private static string Build()
+    {
+        var source = Path.Combine(PublishedBinary.RepositoryRoot, "tests", "Usage", "Containers", "workload.c");
+        var bytes = File.ReadAllBytes(source);
+        var hash = Convert.ToHexStringLower(SHA256.HashData([.. bytes, .. System.Text.Encoding.UTF8.GetBytes(string.Join(' ', Flags))]))[..16];
+        var folder = Path.Combine(Path.GetTempPath(), "mg-workload-" + hash);
+        var binary = Path.Combine(folder, "workload");
+        if (File.Exists(binary))
+            return binary;
+        Directory.CreateDirectory(folder);
+        // Built under a unique name and renamed, so a concurrent test run never sees half a binary.
+        var temp = binary + "." + Guid.NewGuid().ToString("N")[..8];
+        FakeNvml.Gcc([.. Flags, "-o", temp, source]);
+        File.Move(temp, binary, overwrite: true);
+        return binary;
+    }
+}
