@@ -1,0 +1,135 @@
+using MetaGpu.DevicePlugin;
+using MetaGpu.DevicePlugin.Allocations;
+using MetaGpu.Nvml;
+using MetaGpu.Usage.PodResources;
+using MetaGpu.Usage.Proc;
+
+namespace MetaGpu.Usage.Workload;
+
+/// <summary>Everything one refresh read, at the edges (NVML, /proc, the allocation files, pod-resources).</summary>
+public sealed record WorkloadInputs(
+    DateTimeOffset Taken,
+    GpuInventory Inventory,
+    SharePlan Plan,
+    IReadOnlyDictionary<string, IReadOnlyList<GpuProcess>> Processes,
+    IReadOnlyDictionary<string, IReadOnlyList<ProcessUtilizationSample>> Utilization,
+    IReadOnlyDictionary<int, ProcessIdentity?> Identities,
+    IReadOnlyDictionary<string, AllocationRecord> Allocations,
+    PodResourcesSnapshot Pods);
+
+/// <summary>
+/// Builds the <see cref="WorkloadView"/> from one refresh's inputs: a pure function, so every attribution rule is
+/// tested without a GPU, a kubelet or a container.
+/// </summary>
+public static class WorkloadBuilder
+{
+    public static WorkloadView Build(WorkloadInputs inputs)
+    {
+        // Which container holds an allocation: pod-resources lists its device IDs per resource, and the key of those
+        // IDs names the allocation file, so no table is kept.
+        var owners = new Dictionary<string, PodContainer>(StringComparer.Ordinal);
+        foreach (var container in inputs.Pods.Containers)
+        {
+            foreach (var devices in container.Devices)
+                owners.TryAdd(AllocationKey.For(devices.Resource, devices.DeviceIds), container);
+        }
+
+        var processes = new List<GpuProcessUsage>();
+        foreach (var gpu in inputs.Inventory.Gpus)
+        {
+            if (!inputs.Processes.TryGetValue(gpu.Uuid, out var onGpu))
+                continue;
+            var sm = LatestSmPercent(inputs.Utilization.GetValueOrDefault(gpu.Uuid));
+            foreach (var p in onGpu)
+            {
+                var pid = (int)p.Pid;
+                var identity = inputs.Identities.GetValueOrDefault(pid);
+                processes.Add(new GpuProcessUsage(
+                    pid, gpu.Uuid, gpu.Index, identity?.CommandLine ?? "", p.UsedMemoryBytes,
+                    sm.TryGetValue(p.Pid, out var percent) ? percent : null,
+                    identity?.Cgroup.ContainerId, identity?.Cgroup.PodUid, identity?.StartTicks ?? 0,
+                    identity is null ? null : AllocationOf(identity, gpu.Uuid, inputs.Allocations),
+                    identity is not null));
+            }
+        }
+
+        // Allocations worth showing: those a listed container holds, and those a running process has mounted.
+        var keys = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var key in owners.Keys)
+        {
+            if (inputs.Allocations.ContainsKey(key))
+                keys.Add(key);
+        }
+        foreach (var p in processes)
+        {
+            if (p.AllocationKey is { } key)
+                keys.Add(key);
+        }
+
+        var containers = new List<ContainerUsage>(keys.Count);
+        foreach (var key in keys)
+        {
+            var record = inputs.Allocations[key];
+            var mine = processes.Where(p => p.AllocationKey == key).ToList();
+            var gpus = record.Gpus.Select(g =>
+            {
+                var here = mine.Where(p => p.GpuUuid == g.Uuid).ToList();
+                return new ContainerGpu(g.Uuid, g.Index, g.MetaDevices, g.MetaGpus, g.MemoryLimitMiB << 20,
+                    here.Aggregate(0UL, (sum, p) => sum + (p.MemoryUsedBytes ?? 0)),
+                    (uint)Math.Min(100, here.Sum(p => (long)(p.SmPercent ?? 0))));
+            }).ToList();
+            // A process of this allocation on a GPU the allocation does not include: allowed nothing there.
+            foreach (var stray in mine.Where(p => record.Gpus.All(g => g.Uuid != p.GpuUuid)).GroupBy(p => (p.GpuUuid, p.GpuIndex)))
+            {
+                gpus.Add(new ContainerGpu(stray.Key.GpuUuid, stray.Key.GpuIndex, 0, 0, 0,
+                    stray.Aggregate(0UL, (sum, p) => sum + (p.MemoryUsedBytes ?? 0)),
+                    (uint)Math.Min(100, stray.Sum(p => (long)(p.SmPercent ?? 0)))));
+            }
+            owners.TryGetValue(key, out var owner);
+            containers.Add(new ContainerUsage(key, owner?.Namespace ?? "", owner?.Pod ?? "", owner?.Container ?? "",
+                record.Resource, record.Request, gpus, mine));
+        }
+
+        var gpuUsage = inputs.Inventory.Gpus.Select(g => new GpuUsage(
+            g.Index, g.Uuid, g.Name, g.MemoryTotalBytes, g.MemoryUsedBytes, g.MemoryFreeBytes, g.UtilizationGpuPercent,
+            inputs.Plan.Resources
+                .Select(r => (r.ResourceName, Gpu: r.FindGpu(g.Uuid)))
+                .Where(x => x.Gpu is not null)
+                .Select(x => new ResourceSplit(x.ResourceName, x.Gpu!.MetaGpus, x.Gpu.ShareMemoryMiB))
+                .ToList())).ToList();
+
+        return new WorkloadView(0, inputs.Taken, gpuUsage, containers,
+            processes.Where(p => p.AllocationKey is null).ToList(), inputs.Pods.Available);
+    }
+
+    /// <summary>
+    /// The allocation a process's use of one GPU counts against: of the allocations it has mounted (one per resource)
+    /// the one that includes this GPU, else its first (then it uses a GPU it was not given, and is allowed nothing there).
+    /// Mounts naming no allocation file we have (stale, or unreadable) do not count.
+    /// </summary>
+    private static string? AllocationOf(ProcessIdentity identity, string uuid, IReadOnlyDictionary<string, AllocationRecord> allocations)
+    {
+        string? first = null;
+        foreach (var key in identity.AllocationKeys)
+        {
+            if (!allocations.TryGetValue(key, out var record))
+                continue;
+            if (record.Gpus.Any(g => g.Uuid == uuid))
+                return key;
+            first ??= key;
+        }
+        return first;
+    }
+
+    /// <summary>pid → SM % from the newest sample of each process.</summary>
+    private static Dictionary<uint, uint> LatestSmPercent(IReadOnlyList<ProcessUtilizationSample>? samples)
+    {
+        var newest = new Dictionary<uint, ProcessUtilizationSample>();
+        foreach (var s in samples ?? [])
+        {
+            if (!newest.TryGetValue(s.Pid, out var seen) || s.TimestampMicroseconds > seen.TimestampMicroseconds)
+                newest[s.Pid] = s;
+        }
+        return newest.ToDictionary(kv => kv.Key, kv => kv.Value.SmPercent);
+    }
+}
