@@ -3,6 +3,9 @@ using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Logging;
+using MetaGpu.Usage;
+using MetaGpu.Usage.Metrics;
+using MetaGpu.Usage.PodResources;
 
 namespace MetaGpu.Cli;
 
@@ -17,7 +20,8 @@ public sealed class StartCommand
         Environment: each flag above has a variable; the flag wins over its variable, both over the config file.
           METAGPU_CONFIG  METAGPU_KUBELET_DIR  METAGPU_STATE_DIR  METAGPU_LOG_FORMAT  METAGPU_SIMULATE  METAGPU_NVML_LIBRARY
           METAGPU_SYSFS_ROOT  METAGPU_POLICY  METAGPU_SPANNING  METAGPU_DEVICE_LIST_STRATEGY  METAGPU_RESOURCE_NAME
-          METAGPU_META_GPUS  METAGPU_IGNORE_XIDS  METAGPU_UNIGNORE_XIDS  METAGPU_IDLE_TIMEOUT
+          METAGPU_META_GPUS  METAGPU_IGNORE_XIDS  METAGPU_UNIGNORE_XIDS  METAGPU_IDLE_TIMEOUT  METAGPU_PROC_ROOT
+          METAGPU_POD_RESOURCES_SOCKET  METAGPU_USAGE_INTERVAL  METAGPU_ENFORCEMENT  METAGPU_GRACE_PERIOD  METAGPU_METRICS_ADDRESS
         The config file is re-read when it changes; the effective configuration is logged at start and on each change.
         {StopSignals.Help}
 
@@ -43,6 +47,12 @@ public sealed class StartCommand
     /// <param name="ignoreXids">XIDs added to the ignored set, e.g. 48,79 [env METAGPU_IGNORE_XIDS; default set: 13,31,43,45,68,109]</param>
     /// <param name="unignoreXids">XIDs taken out of the ignored set, e.g. 13 [env METAGPU_UNIGNORE_XIDS]</param>
     /// <param name="idleTimeout">close a connection to our sockets that has had no open call this long, e.g. 5m; 0 never (a ListAndWatch stream is never cut) [env METAGPU_IDLE_TIMEOUT; default: 5m]</param>
+    /// <param name="procRoot">where other processes' /proc is read, to find which container a GPU process is in [env METAGPU_PROC_ROOT; default: /proc]</param>
+    /// <param name="podResourcesSocket">the kubelet's pod-resources socket, which names the pod of each allocation [env METAGPU_POD_RESOURCES_SOCKET; default: /var/lib/kubelet/pod-resources/kubelet.sock]</param>
+    /// <param name="usageInterval">how often GPU usage is read and memory enforcement applied, e.g. 1s; 0 turns usage off [env METAGPU_USAGE_INTERVAL; default: 1s]</param>
+    /// <param name="enforcement">off|report|kill: what happens when an allocation uses more GPU memory than it was given [env METAGPU_ENFORCEMENT; default: report, or the config's memory.enforcement]</param>
+    /// <param name="gracePeriod">in kill mode, how long an allocation may stay over its memory limit, e.g. 30s [env METAGPU_GRACE_PERIOD; default: 0s]</param>
+    /// <param name="metricsAddress">where /metrics and /healthz are served: :PORT, IP:PORT, [IPv6]:PORT or off [env METAGPU_METRICS_ADDRESS; default: :9400]</param>
     /// <param name="logFormat">text|systemd|json, on standard error [env METAGPU_LOG_FORMAT; default: text]</param>
     [Command("start")]
     public int Run(
@@ -60,6 +70,12 @@ public sealed class StartCommand
         [HideDefaultValue] string? ignoreXids = null,
         [HideDefaultValue] string? unignoreXids = null,
         [HideDefaultValue] string? idleTimeout = null,
+        [HideDefaultValue] string? procRoot = null,
+        [HideDefaultValue] string? podResourcesSocket = null,
+        [HideDefaultValue] string? usageInterval = null,
+        [HideDefaultValue] string? enforcement = null,
+        [HideDefaultValue] string? gracePeriod = null,
+        [HideDefaultValue] string? metricsAddress = null,
         [HideDefaultValue] string? logFormat = null) => CommandErrors.Guard(Info.Name, () =>
     {
         var format = LogSettings.Format(logFormat);
@@ -68,18 +84,65 @@ public sealed class StartCommand
             ConfigPath = Setting.Of(config, "--config", "METAGPU_CONFIG").Value,
             PluginDirectory = Setting.Of(kubeletDir, "--kubelet-dir", "METAGPU_KUBELET_DIR").Value ?? PluginDaemonOptions.DefaultPluginDirectory,
             StateDirectory = StateDirectory(Setting.Of(stateDir, "--state-dir", "METAGPU_STATE_DIR")),
-            Flags = new ConfigOverrides(policy, spanning, deviceListStrategy, resourceName, MetaGpus(metaGpus), ignoreXids, unignoreXids),
+            Flags = new ConfigOverrides(policy, spanning, deviceListStrategy, resourceName, MetaGpus(metaGpus), ignoreXids, unignoreXids, enforcement, gracePeriod),
             IdleConnectionTimeout = IdleTimeout(Setting.Of(idleTimeout, "--idle-timeout", "METAGPU_IDLE_TIMEOUT")),
         };
         CheckOverrides(options);
+        var usage = new UsageOptions
+        {
+            ProcRoot = NonEmptyPath(Setting.Of(procRoot, "--proc-root", "METAGPU_PROC_ROOT"), "/proc"),
+            PodResourcesSocket = NonEmptyPath(Setting.Of(podResourcesSocket, "--pod-resources-socket", "METAGPU_POD_RESOURCES_SOCKET"), PodResourcesClient.DefaultSocketPath),
+            Interval = UsageInterval(Setting.Of(usageInterval, "--usage-interval", "METAGPU_USAGE_INTERVAL")),
+            Metrics = Metrics(Setting.Of(metricsAddress, "--metrics-address", "METAGPU_METRICS_ADDRESS")),
+        };
 
         using var backend = GpuBackendSettings.Open(Info.Name, simulate, nvmlLibrary, sysfsRoot, out var exitCode);
         if (backend is null)
             return exitCode;
         using var logs = ConsoleLogs.Create(format);
+        var counters = new DaemonCounters();
+        options = options with
+        {
+            Events = new PluginEvents { Registered = counters.Registered, CallFinished = counters.RpcFinished },
+            Companion = node => UsageDaemon.Start(node, usage, counters, logs),
+        };
         using var signals = new StopSignals();
         return PluginDaemon.RunAsync(backend, options, logs, signals.Token).GetAwaiter().GetResult();
     });
+
+    private static string NonEmptyPath(Setting setting, string fallback) => setting.Value switch
+    {
+        null => fallback,
+        { Length: 0 } => throw setting.Invalid($"an empty path; the default is {fallback}"),
+        var path => path,
+    };
+
+    private static TimeSpan UsageInterval(Setting setting)
+    {
+        if (setting.Value is null)
+            return UsageOptions.DefaultInterval;
+        if (!GoDuration.TryParse(setting.Value, out var t) || t < TimeSpan.Zero)
+            throw setting.Invalid((setting.Source.StartsWith('-') ? $"'{setting.Value}' is " : "") + $"not a duration ({GoDuration.Examples}; 0 turns usage off)");
+        if (t > TimeSpan.Zero && t < MinUsageInterval)
+            throw setting.Invalid($"{setting.Value} is too short: at least {MinUsageInterval.TotalMilliseconds:0} ms (each refresh reads NVML and /proc)");
+        return t;
+    }
+
+    private static readonly TimeSpan MinUsageInterval = TimeSpan.FromMilliseconds(100);
+
+    private static MetricsAddress Metrics(Setting setting)
+    {
+        if (setting.Value is null)
+            return MetricsAddress.Default;
+        try
+        {
+            return MetricsAddress.Parse(setting.Value);
+        }
+        catch (FormatException e)
+        {
+            throw setting.Invalid(e.Message);
+        }
+    }
 
     private static string StateDirectory(Setting setting) => setting.Value switch
     {

@@ -25,6 +25,16 @@ public sealed record PluginDaemonOptions
 
     public static readonly TimeSpan DefaultIdleConnectionTimeout = TimeSpan.FromMinutes(5);
 
+    /// <summary>Told of registrations and finished plugin calls (metrics).</summary>
+    public PluginEvents Events { get; init; } = PluginEvents.None;
+
+    /// <summary>
+    /// Started once the node's state exists, before the first registration, and disposed at stop (the usage monitor
+    /// and metrics). An exception from it ends the start with its message (exit 1): it runs in the same process, so
+    /// a companion that cannot start (a metrics port in use) is a configuration to fix, not something to hide.
+    /// </summary>
+    public Func<PluginNode, IAsyncDisposable>? Companion { get; init; }
+
     /// <summary>A connection to our sockets with no open call for this long is closed; infinite: never. A stream is never cut.</summary>
     public TimeSpan IdleConnectionTimeout { get; init; } = DefaultIdleConnectionTimeout;
 }
@@ -118,9 +128,27 @@ public static class PluginDaemon
             error => log.LogError("configuration change rejected, keeping the running configuration: {Error}", error.Message),
             options.ConfigPollInterval);
 
-        var manager = new PluginManager(options.PluginDirectory, store, allocations, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval, options.IdleConnectionTimeout);
+        IAsyncDisposable? companion = null;
+        if (options.Companion is { } start)
+        {
+            try
+            {
+                companion = start(new PluginNode(store, allocations, backend));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                log.LogError("cannot start: {Error}", e.Message);
+                await stopAll.CancelAsync().ConfigureAwait(false);
+                return 1;
+            }
+        }
+
+        var manager = new PluginManager(options.PluginDirectory, store, allocations, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval,
+            options.IdleConnectionTimeout, options.Events);
         await manager.RunAsync(stop).ConfigureAwait(false);
         await stopAll.CancelAsync().ConfigureAwait(false);
+        if (companion is not null)
+            await companion.DisposeAsync().ConfigureAwait(false);
         try
         {
             await healthPump.ConfigureAwait(false);
@@ -144,14 +172,17 @@ public static class PluginDaemon
             (r.Gpus.Count == 0 ? "no GPU" : string.Join(", ", r.Gpus.Select(g => $"GPU {g.Index} ({g.Uuid}) x{g.MetaGpus}")))));
         log.LogInformation(
             "{What} (from {Source}): policy {Policy}, spanning {Spanning}, device-list strategy {DeviceListStrategy}, " +
-            "ignored XIDs {IgnoredXids}, recovery after {RecoveryQuietPeriod} quiet; resources: {Resources}",
+            "ignored XIDs {IgnoredXids}, recovery after {RecoveryQuietPeriod} quiet, memory enforcement {Enforcement} (grace period {GracePeriod}); " +
+            "resources: {Resources}",
             what, config.Source, ConfigChoices.Policy.NameOf(config.Policy), ConfigChoices.Spanning.NameOf(config.Spanning),
             ConfigChoices.DeviceListStrategy.NameOf(config.DeviceListStrategy), string.Join(",", ignored),
-            Duration(config.Health.RecoveryQuietPeriod), resources);
+            Duration(config.Health.RecoveryQuietPeriod), ConfigChoices.Enforcement.NameOf(config.Memory.Enforcement),
+            Duration(config.Memory.GracePeriod), resources);
     }
 
     private static string Duration(TimeSpan t) =>
-        t.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{(long)t.TotalMinutes}m"
+        t == TimeSpan.Zero ? "0s"
+        : t.Ticks % TimeSpan.TicksPerMinute == 0 ? $"{(long)t.TotalMinutes}m"
         : t.Ticks % TimeSpan.TicksPerSecond == 0 ? $"{(long)t.TotalSeconds}s"
         : $"{t.TotalMilliseconds:0.###}ms";
 

@@ -14,6 +14,7 @@ namespace MetaGpu.DevicePlugin;
 public sealed class PluginEndpoint : IAsyncDisposable
 {
     public const string ApiVersion = "v1beta1";
+    private const string PluginMethodPrefix = "/v1beta1.DevicePlugin/";
     private static readonly TimeSpan RegisterTimeout = TimeSpan.FromSeconds(15);
 
     private readonly NodeStateStore _state;
@@ -23,7 +24,8 @@ public sealed class PluginEndpoint : IAsyncDisposable
     private int _streamLost;
     private int _stopped;
 
-    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? idleConnectionTimeout = null)
+    public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? idleConnectionTimeout = null,
+        PluginEvents? events = null)
     {
         ResourceName = resourceName;
         _state = state;
@@ -34,6 +36,15 @@ public sealed class PluginEndpoint : IAsyncDisposable
         Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
         // grpc.health.v1 beside the plugin service: what the DaemonSet's liveness probe (metagpu probe) asks.
         var serverOptions = new GrpcServerOptions { Logger = log };
+        if (events?.CallFinished is { } finished)
+        {
+            // The plugin's own calls only; the liveness probe's health checks are not the kubelet's business.
+            serverOptions.CallFinished = (method, _, elapsed) =>
+            {
+                if (method.StartsWith(PluginMethodPrefix, StringComparison.Ordinal))
+                    finished(resourceName, method, elapsed);
+            };
+        }
         if (idleConnectionTimeout is { } idle)
             serverOptions.IdleTimeout = idle;
         _server = new GrpcServer(serverOptions)

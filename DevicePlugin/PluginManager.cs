@@ -11,7 +11,8 @@ namespace MetaGpu.DevicePlugin;
 /// Config changes that add or remove resources start or stop endpoints; other changes reach the kubelet through
 /// ListAndWatch.
 /// </summary>
-public sealed class PluginManager(string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? pollInterval = null, TimeSpan? idleConnectionTimeout = null)
+public sealed class PluginManager(string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? pollInterval = null, TimeSpan? idleConnectionTimeout = null,
+    PluginEvents? events = null)
 {
     public const string KubeletSocketName = "kubelet.sock";
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
@@ -111,7 +112,7 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
             }
             try
             {
-                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, allocations, log, idleConnectionTimeout);
+                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, allocations, log, idleConnectionTimeout, events);
             }
             catch (PluginDirectoryException e)
             {
@@ -134,6 +135,7 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
         {
             await slot.Endpoint!.RegisterAsync(KubeletSocket, stop).ConfigureAwait(false);
             slot.Registered = true;
+            events?.Registered?.Invoke(slot.Name);
             slot.Attempts = 0;
             slot.LastErrorClass = null;
             Registrations++;
