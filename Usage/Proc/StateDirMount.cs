@@ -25,7 +25,8 @@ public sealed record StateDirMount(uint Major, uint Minor, string AllocationsRoo
         string? bestPoint = null;
         foreach (var entry in own)
         {
-            var mountPoint = entry.MountPoint.StartsWith('/') ? Normalise(entry.MountPoint) : null;
+            // The kernel writes mount points absolute and clean; only a trailing slash is trimmed, no path resolved.
+            var mountPoint = entry.MountPoint.StartsWith('/') ? TrimSlash(entry.MountPoint) : null;
             if (mountPoint is null || !IsUnder(path, mountPoint) || mountPoint.Length < (bestPoint?.Length ?? 0))
                 continue;
             best = entry;
@@ -43,6 +44,8 @@ public sealed record StateDirMount(uint Major, uint Minor, string AllocationsRoo
         prefix == "/"
         || (path.StartsWith(prefix, StringComparison.Ordinal) && (path.Length == prefix.Length || path[prefix.Length] == '/'));
 
+    private static string TrimSlash(string path) => path.Length > 1 && path.EndsWith('/') ? path.TrimEnd('/') is { Length: > 0 } t ? t : "/" : path;
+
     /// <summary>Absolute, without <c>.</c>, <c>..</c>, doubled or trailing slashes; null for what is not a path.</summary>
     private static string? Normalise(string path)
     {
@@ -50,8 +53,7 @@ public sealed record StateDirMount(uint Major, uint Minor, string AllocationsRoo
             return null;
         try
         {
-            var full = Path.GetFullPath(path);
-            return full.Length > 1 ? full.TrimEnd('/') : full;
+            return TrimSlash(Path.GetFullPath(path));
         }
         catch (Exception e) when (e is ArgumentException or PathTooLongException or NotSupportedException or System.Security.SecurityException)
         {

@@ -17,6 +17,9 @@ internal static class FuzzTargets
         ["rpc-allocate"] = () => new PluginRpcTarget(PluginRpcTarget.Allocate),
         ["rpc-prestart"] = () => new PluginRpcTarget(PluginRpcTarget.PreStartContainer),
         ["config"] = () => new ConfigTarget(),
+        ["mountinfo"] = () => new MountInfoTarget(),
+        ["cgroup"] = () => new CgroupTarget(),
+        ["stat"] = () => new StatTarget(),
     };
 
     public static IEnumerable<string> Names => All.Keys;

@@ -52,6 +52,20 @@ public sealed class StateDirMountTests
     }
 
     [Fact]
+    public void ARootIsTakenLiterallyAndOnlyItsOwnSlashesAreDoubled()
+    {
+        // fuzz/regressions/mountinfo/doubled-slash-in-root: a root the kernel never writes ("//allocations/…"). The
+        // fuzz target took its doubled slash for one of Locate's joins; Locate adds none, and compares roots as written.
+        var entries = MountInfo.Parse(File.ReadAllText(Path.Combine(ProcSamples.Folder, "..", "..", "..", "..", "fuzz", "regressions", "mountinfo", "doubled-slash-in-root")));
+        var top = Assert.Single(entries, e => e.MountPoint == "/");
+
+        var state = StateDirMount.Locate(entries, "/var/lib/metagpu");
+
+        Assert.Equal(new StateDirMount(top.Major, top.Minor, top.Root + "/var/lib/metagpu/allocations"), state);
+        Assert.StartsWith("//allocations/", top.Root, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheLongestPrefixByWholeComponentsWins()
     {
         IReadOnlyList<MountInfoEntry> mounts =
