@@ -23,6 +23,7 @@ public sealed record BenchOptions
     public bool SkipStreaming { get; init; }
     public string? Binary { get; init; }
     public string? AttackBinary { get; init; }
+    public int? Scrapes { get; init; }
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -55,6 +56,8 @@ public static class Program
           --attacks PATH       only run the attacks against the published native binary (metagpu serve):
                                partial messages, PING flood, parked headers, idle connections, rapid reset,
                                a 13,000-call burst; peak and after RSS, fresh call answered, daemon alive
+          --scrape [N]         only measure the /metrics scrape at 8 GPUs x 64 processes: rendering and a
+                               whole HTTP scrape over loopback, N scrapes (default 5000); and Histogram.Observe
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
           --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
 
@@ -85,6 +88,9 @@ public static class Program
             Console.Error.WriteLine($"MetaGpu.Bench: gave up after {options.TotalTimeout.TotalSeconds} s");
             Environment.Exit(3);
         }, TaskScheduler.Default);
+
+        if (options.Scrapes is { } scrapes)
+            return await ScrapeBench.RunAsync(scrapes) ? 0 : 1;
 
         if (options.AttackBinary is not null)
             return await Attacks.RunAsync(options.AttackBinary) ? 0 : 1;
@@ -134,6 +140,7 @@ public static class Program
                 "--only-reference" => o with { OnlyReference = true },
                 "--binary" => o with { Binary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--binary needs a path") },
                 "--attacks" => o with { AttackBinary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--attacks needs a path") },
+                "--scrape" => o with { Scrapes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 5000 },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },
                 "-h" or "--help" => null!,
