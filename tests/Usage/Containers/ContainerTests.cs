@@ -140,7 +140,7 @@ public sealed class ContainerTests(RuncHost host) : IClassFixture<RuncHost>, IDi
         var look = Assert.Single(entries, e => e.Root == rootA);
         Assert.NotEqual(device, look.Device);
         Assert.Equal("tmpfs", look.FsType);
-        Assert.Equal(File.ReadAllText(a.HostPath), a.Json);
+        Assert.Equal(a.Json, File.ReadAllText(a.HostPath));
     }
 
     [Fact]
