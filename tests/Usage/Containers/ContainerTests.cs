@@ -140,7 +140,7 @@ public sealed class ContainerTests(RuncHost host) : IClassFixture<RuncHost>, IDi
         var look = Assert.Single(entries, e => e.Root == rootA);
         Assert.NotEqual(device, look.Device);
         Assert.Equal("tmpfs", look.FsType);
-        Assert.Equal(File.ReadAllText(a.HostPath), a.Json);
+        Assert.Equal(a.Json, File.ReadAllText(a.HostPath));
     }
 
     [Fact]
@@ -214,6 +214,45 @@ public sealed class ContainerTests(RuncHost host) : IClassFixture<RuncHost>, IDi
         Assert.False(Directory.Exists(own.Directory));
         Assert.All(pids, pid => Assert.False(RuncContainer.IsAlive(pid), $"pid {pid} still runs"));
         Assert.Empty(PodDirectories(c.Cgroup));
+    }
+
+    [Fact]
+    public void A_new_fixture_sweeps_the_containers_a_killed_test_process_left_behind()
+    {
+        var (key, path, _) = _view.WriteAllocation(Resource);
+        // The folder of a fixture whose test process is gone (no process has pid int.MaxValue).
+        var stale = Path.Combine(Path.GetTempPath(), $"mg-runc-{int.MaxValue}-{Guid.NewGuid():N}");
+        var state = Path.Combine(stale, "state");
+        Directory.CreateDirectory(state);
+        var bundle = OciBundle.Create(stale, HostView.Response(key, path, Resource), WorkloadProgram.Sleep());
+        File.WriteAllText(Path.Combine(stale, RuncHost.PodsFile), bundle.Cgroup.PodPath + "\n");
+        KubepodsCgroups.Enter(bundle.Cgroup);
+        try
+        {
+            var pidFile = Path.Combine(stale, "pid");
+            var run = RuncHost.Invoke("/bin/sh", ["-c", "exec \"$0\" \"$@\" >/dev/null 2>&1 </dev/null",
+                host.Runc, "--root", state, "run", "-d", "--pid-file", pidFile, "--bundle", bundle.Directory, bundle.Cgroup.ContainerId]);
+            Assert.Equal(0, run.Code);
+            var pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(RuncContainer.IsAlive(pid));
+
+            new RuncHost().Dispose();
+
+            Assert.False(Directory.Exists(stale));
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (RuncContainer.IsAlive(pid) && DateTime.UtcNow < deadline)
+                Thread.Sleep(20);
+            Assert.False(RuncContainer.IsAlive(pid), "the stale container's process still runs");
+            Assert.Empty(PodDirectories(bundle.Cgroup));
+        }
+        finally
+        {
+            if (Directory.Exists(state))
+                RuncHost.Invoke(host.Runc, ["--root", state, "delete", "-f", bundle.Cgroup.ContainerId]);
+            KubepodsCgroups.Leave(bundle.Cgroup);
+            if (Directory.Exists(stale))
+                Directory.Delete(stale, recursive: true);
+        }
     }
 
     private void AssertGone(RuncContainer c)

@@ -78,9 +78,11 @@ internal static class KubepodsCgroups
             Remove(dir);
     }
 
-    // rmdir (a cgroup directory holds only the kernel's files); the kernel refuses it for a moment while the last
-    // task is still exiting, so retry a little.
-    private static void Remove(string dir)
+    /// <summary>
+    /// rmdir (a cgroup directory holds only the kernel's files); the kernel refuses it for a moment while the last
+    /// task is still exiting, so it retries a little. A directory that is not empty stays.
+    /// </summary>
+    public static void Remove(string dir)
     {
         for (var attempt = 0; attempt < 50 && Directory.Exists(dir); attempt++)
         {

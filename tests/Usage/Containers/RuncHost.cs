@@ -13,6 +13,9 @@ namespace MetaGpu.Tests.Usage.Containers;
 public sealed class RuncHost : IDisposable
 {
     private const string Prefix = "mg-runc-";
+
+    /// <summary>The file in a fixture's folder that lists its containers' pod cgroup paths, one a line, for the sweep.</summary>
+    internal const string PodsFile = "pods";
     private static readonly Lock HostsGate = new();
     private static readonly List<RuncHost> Hosts = [];
     private static bool _exitHooked;
@@ -68,6 +71,7 @@ public sealed class RuncHost : IDisposable
     {
         lock (_gate)
             ObjectDisposedException.ThrowIf(_disposed, this);
+        File.AppendAllText(Path.Combine(Directory, PodsFile), bundle.Cgroup.PodPath + "\n");
         var container = RuncContainer.Start(this, bundle);
         lock (_gate)
             _containers.Add(container);
@@ -167,6 +171,12 @@ public sealed class RuncHost : IDisposable
                     foreach (var id in ids.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                         Invoke(runc, ["--root", state, "delete", "-f", id]);
             }
+            // runc deleted the containers' own cgroups; their pods' directories are left (rmdir removes only empty ones).
+            var pods = Path.Combine(dir, PodsFile);
+            if (File.Exists(pods))
+                foreach (var pod in File.ReadAllLines(pods).Where(l => l.StartsWith(KubeletCgroup.Parents[^1] + "/pod", StringComparison.Ordinal)).Distinct())
+                    foreach (var hierarchy in KubepodsCgroups.Hierarchies())
+                        KubepodsCgroups.Remove(hierarchy + pod);
             try
             {
                 System.IO.Directory.Delete(dir, recursive: true);
