@@ -34,19 +34,30 @@ public sealed class ManifestCommandTests : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private string KubeletDir => Path.Combine(_root, "device-plugins");
+    private string KubeletDir => Map(_m.Arg("--kubelet-dir"));
 
-    /// <summary>A container path as this test's folder: the two mounts, and the image's entrypoint as the published binary.</summary>
+    /// <summary>
+    /// A word of the container's command lines as this test runs it: each hostPath mount (and what lies below it) and
+    /// the config mount as folders of this test, the image's entrypoint as the published binary, and the metrics port
+    /// as any free port on loopback (another test or program may hold 9400).
+    /// </summary>
     private string Map(string word)
     {
-        var pluginMount = _m.MountOf(_m.HostPathVolume.Name).MountPath;
+        foreach (var v in _m.HostPathVolumes)
+        {
+            var mount = _m.MountOf(v.Name).MountPath;
+            if (word == mount)
+                return Path.Combine(_root, v.Name);
+            if (word.StartsWith(mount + "/", StringComparison.Ordinal))
+                return Path.Combine(_root, v.Name, word[(mount.Length + 1)..]);
+        }
         var configMount = _m.MountOf(Assert.Single(_m.Pod.Volumes, v => v.ConfigMap is not null).Name).MountPath;
-        if (word == pluginMount)
-            return KubeletDir;
         if (word.StartsWith(configMount + "/", StringComparison.Ordinal))
             return Path.Combine(_root, "config", word[(configMount.Length + 1)..]);
         if (word == ShippingFiles.LoadDockerfile()[^1].ExecForm("ENTRYPOINT")[0])
             return _binary;
+        if (word == _m.Arg("--metrics-address"))
+            return "127.0.0.1:0";
         return word;
     }
 

@@ -64,8 +64,11 @@ internal sealed class Manifest(IReadOnlyList<object> objects)
         return words[index + 1];
     }
 
-    /// <summary>The one hostPath volume (the kubelet's device-plugin directory).</summary>
-    public V1Volume HostPathVolume => Assert.Single(Pod.Volumes, v => v.HostPath is not null);
+    /// <summary>The hostPath volume of <paramref name="path"/>; fails unless there is exactly one.</summary>
+    public V1Volume HostPathVolume(string path) => Assert.Single(Pod.Volumes, v => v.HostPath?.Path == path);
+
+    /// <summary>Every hostPath volume.</summary>
+    public IEnumerable<V1Volume> HostPathVolumes => Pod.Volumes.Where(v => v.HostPath is not null);
 
     public V1VolumeMount MountOf(string volume) => Assert.Single(Container.VolumeMounts, m => m.Name == volume);
 

@@ -7,6 +7,8 @@ namespace MetaGpu.Tests.Shipping;
 public sealed class StaticManifestTests
 {
     private const string DevicePluginDirectory = "/var/lib/kubelet/device-plugins";
+    private const string PodResourcesDirectory = "/var/lib/kubelet/pod-resources";
+    private const string StateDirectory = "/var/lib/metagpu";
     private readonly Manifest _m = ShippingFiles.LoadManifest();
 
     [Fact]
@@ -51,15 +53,27 @@ public sealed class StaticManifestTests
     }
 
     [Fact]
-    public void GetsNoServiceAccountTokenAndNoHostNamespaces()
+    public void GetsNoServiceAccountTokenAndOfTheHostsNamespacesOnlyItsPids()
     {
         var pod = _m.Pod;
         Assert.False(pod.AutomountServiceAccountToken);
         Assert.NotEqual(true, pod.HostNetwork);
-        Assert.NotEqual(true, pod.HostPID);
+        // To read the GPU processes' /proc/<pid>/mountinfo and cgroup: how a process is matched to its pod.
+        Assert.True(pod.HostPID);
         Assert.NotEqual(true, pod.HostIPC);
         Assert.Null(pod.InitContainers);
-        Assert.True(_m.Container.Ports is null or { Count: 0 }, "MetaGPU opens no network port");
+    }
+
+    [Fact]
+    public void OpensOnlyTheMetricsPortAndTellsPrometheusWhereItIs()
+    {
+        var port = Assert.Single(_m.Container.Ports);
+        Assert.Equal(("metrics", 9400, "TCP"), (port.Name, port.ContainerPort, port.Protocol));
+        Assert.Equal(":9400", _m.Arg("--metrics-address"));
+        var annotations = _m.DaemonSet.Spec.Template.Metadata.Annotations;
+        Assert.Equal("true", annotations["prometheus.io/scrape"]);
+        Assert.Equal("9400", annotations["prometheus.io/port"]);
+        Assert.Equal("/metrics", annotations["prometheus.io/path"]);
     }
 
     [Fact]
@@ -70,7 +84,8 @@ public sealed class StaticManifestTests
         Assert.False(sc.Privileged);
         Assert.False(sc.AllowPrivilegeEscalation);
         Assert.Equal(["ALL"], sc.Capabilities.Drop);
-        Assert.True(sc.Capabilities.Add is null or { Count: 0 });
+        // Only to signal other users' processes in memory-enforcement kill mode.
+        Assert.Equal(["KILL"], sc.Capabilities.Add);
         Assert.True(sc.ReadOnlyRootFilesystem);
         var seccomp = sc.SeccompProfile ?? _m.Pod.SecurityContext?.SeccompProfile;
         Assert.Equal("RuntimeDefault", seccomp?.Type);
@@ -90,18 +105,29 @@ public sealed class StaticManifestTests
     }
 
     [Fact]
-    public void MountsOnlyTheDevicePluginDirectoryFromTheHostAndUsesItEverywhere()
+    public void MountsTheKubeletsTwoDirectoriesAndItsOwnFromTheHostAtTheSamePathsAndUsesThemEverywhere()
     {
-        var host = _m.HostPathVolume;
-        Assert.Equal(DevicePluginDirectory, host.HostPath.Path);
-        Assert.Equal("Directory", host.HostPath.Type);
-        Assert.All(_m.Pod.Volumes.Where(v => v != host), v => Assert.NotNull(v.ConfigMap));
+        Assert.Equal([DevicePluginDirectory, PodResourcesDirectory, StateDirectory], _m.HostPathVolumes.Select(v => v.HostPath.Path).Order());
+        Assert.All(_m.Pod.Volumes.Where(v => v.HostPath is null), v => Assert.NotNull(v.ConfigMap));
+        foreach (var v in _m.HostPathVolumes)
+            Assert.Equal(v.HostPath.Path, _m.MountOf(v.Name).MountPath); // the same path inside and out
 
-        var mount = _m.MountOf(host.Name);
-        Assert.Equal(host.HostPath.Path, mount.MountPath);
-        Assert.NotEqual(true, mount.ReadOnlyProperty);
-        Assert.Equal(mount.MountPath, _m.Arg("--kubelet-dir"));
-        Assert.Equal(mount.MountPath, Manifest.ValueOf(_m.Container.LivenessProbe.Exec.Command, "--kubelet-dir"));
+        var plugins = _m.HostPathVolume(DevicePluginDirectory);
+        Assert.Equal("Directory", plugins.HostPath.Type);
+        Assert.NotEqual(true, _m.MountOf(plugins.Name).ReadOnlyProperty);
+        Assert.Equal(DevicePluginDirectory, _m.Arg("--kubelet-dir"));
+        Assert.Equal(DevicePluginDirectory, Manifest.ValueOf(_m.Container.LivenessProbe.Exec.Command, "--kubelet-dir"));
+
+        // Allocation files: written here, mounted by the kubelet from the host's copy, so the paths must match.
+        var state = _m.HostPathVolume(StateDirectory);
+        Assert.Equal("DirectoryOrCreate", state.HostPath.Type);
+        Assert.NotEqual(true, _m.MountOf(state.Name).ReadOnlyProperty);
+        Assert.Equal(StateDirectory, _m.Arg("--state-dir"));
+
+        var pods = _m.HostPathVolume(PodResourcesDirectory);
+        Assert.Equal("Directory", pods.HostPath.Type);
+        Assert.True(_m.MountOf(pods.Name).ReadOnlyProperty);
+        Assert.Equal(PodResourcesDirectory + "/kubelet.sock", _m.Arg("--pod-resources-socket"));
     }
 
     [Fact]
