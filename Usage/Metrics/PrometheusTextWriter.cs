@@ -25,7 +25,8 @@ public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
         Ascii("# HELP "u8);
         Ascii(name);
         Ascii(" "u8);
-        Escaped(help, HelpEscapes);
+        var helpSpan = output.GetSpan(help.Length * 3 + 1);
+        output.Advance(PutEscaped(help, helpSpan, HelpEscapes));
         Ascii("\n# TYPE "u8);
         Ascii(name);
         Ascii(type switch
@@ -45,33 +46,75 @@ public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
     {
         CheckMetricName(name, suffix);
         CheckLabels(labels, le is not null);
-        Ascii(name);
-        Ascii(suffix);
+        // One span for the whole line: escaping turns one character into two bytes at most, and UTF-8 needs at
+        // most three bytes per UTF-16 character, so three bytes per character of a value always suffice.
+        var bound = name.Length + suffix.Length + 2 + (le is null ? 0 : le.Length + 6) + MaxValueLength + 2;
+        foreach (var l in labels)
+            bound += l.Name.Length + 4 + l.Value.Length * 3;
+        var span = output.GetSpan(bound);
+        var n = PutAscii(name, span);
+        n += PutAscii(suffix, span[n..]);
         if (labels.Length > 0 || le is not null)
         {
-            Ascii("{"u8);
+            span[n++] = (byte)'{';
             for (var i = 0; i < labels.Length; i++)
             {
                 if (i > 0)
-                    Ascii(","u8);
-                Ascii(labels[i].Name);
-                Ascii("=\""u8);
-                Escaped(labels[i].Value, LabelEscapes);
-                Ascii("\""u8);
+                    span[n++] = (byte)',';
+                n += PutAscii(labels[i].Name, span[n..]);
+                span[n++] = (byte)'=';
+                span[n++] = (byte)'"';
+                n += PutEscaped(labels[i].Value, span[n..], LabelEscapes);
+                span[n++] = (byte)'"';
             }
             if (le is not null)
             {
-                Ascii(labels.Length > 0 ? ",le=\""u8 : "le=\""u8);
-                Ascii(le);
-                Ascii("\""u8);
+                if (labels.Length > 0)
+                    span[n++] = (byte)',';
+                "le=\""u8.CopyTo(span[n..]);
+                n += 4;
+                n += PutAscii(le, span[n..]);
+                span[n++] = (byte)'"';
             }
-            Ascii("}"u8);
+            span[n++] = (byte)'}';
         }
-        Ascii(" "u8);
-        var span = output.GetSpan(MaxValueLength + 1);
-        var n = FormatValue(value, span);
-        span[n] = (byte)'\n';
-        output.Advance(n + 1);
+        span[n++] = (byte)' ';
+        n += FormatValue(value, span[n..]);
+        span[n++] = (byte)'\n';
+        output.Advance(n);
+    }
+
+    private static int PutAscii(string text, Span<byte> destination)
+    {
+        System.Text.Ascii.FromUtf16(text, destination, out var written);
+        return written;
+    }
+
+    private static int PutEscaped(ReadOnlySpan<char> text, Span<byte> destination, SearchValues<char> escapes)
+    {
+        var n = 0;
+        while (text.Length > 0)
+        {
+            var stop = text.IndexOfAny(escapes);
+            var run = stop < 0 ? text : text[..stop];
+            if (run.Length > 0)
+            {
+                // Every escaped character is ASCII, so a run never ends inside a surrogate pair.
+                Utf8.FromUtf16(run, destination[n..], out _, out var written, replaceInvalidSequences: true);
+                n += written;
+            }
+            if (stop < 0)
+                break;
+            destination[n++] = (byte)'\\';
+            destination[n++] = text[stop] switch
+            {
+                '\\' => (byte)'\\',
+                '\n' => (byte)'n',
+                _ => (byte)'"',
+            };
+            text = text[(stop + 1)..];
+        }
+        return n;
     }
 
     /// <summary>The longest <see cref="FormatValue"/> writes ("-2.2250738585072014E-308" is 24).</summary>
@@ -120,32 +163,6 @@ public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
         var span = output.GetSpan(text.Length);
         System.Text.Ascii.FromUtf16(text, span, out var written);
         output.Advance(written);
-    }
-
-    private void Escaped(string text, SearchValues<char> escapes)
-    {
-        var rest = text.AsSpan();
-        while (rest.Length > 0)
-        {
-            var stop = rest.IndexOfAny(escapes);
-            var run = stop < 0 ? rest : rest[..stop];
-            if (run.Length > 0)
-            {
-                // Every escaped character is ASCII, so a run never ends inside a surrogate pair.
-                var span = output.GetSpan(Encoding.UTF8.GetMaxByteCount(run.Length));
-                Utf8.FromUtf16(run, span, out _, out var written, replaceInvalidSequences: true);
-                output.Advance(written);
-            }
-            if (stop < 0)
-                return;
-            Ascii(rest[stop] switch
-            {
-                '\\' => "\\\\"u8,
-                '\n' => "\\n"u8,
-                _ => "\\\""u8,
-            });
-            rest = rest[(stop + 1)..];
-        }
     }
 
     private static void CheckMetricName(string name, string suffix)

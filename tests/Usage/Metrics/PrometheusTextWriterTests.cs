@@ -145,6 +145,19 @@ public class PrometheusTextWriterTests
     }
 
     [Fact]
+    public void Long_values_of_escapes_and_wide_characters_fit_the_line()
+    {
+        var nasty = string.Concat(Enumerable.Repeat("\"\\\n日😀\ud800", 2000));
+        var buffer = new ArrayBufferWriter<byte>(16); // grows as asked, never more
+        var w = new PrometheusTextWriter(buffer);
+        w.Family("m", nasty, MetricType.Gauge);
+        w.Sample("m", [new("a", nasty), new("b", nasty)], 1);
+        var text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(buffer.WrittenSpan);
+        var escaped = string.Concat(Enumerable.Repeat("\\\"\\\\\\n日😀\ufffd", 2000));
+        Assert.EndsWith($"m{{a=\"{escaped}\",b=\"{escaped}\"}} 1\n", text);
+    }
+
+    [Fact]
     public void Names_with_colons_and_underscores_are_metric_names()
     {
         Assert.Equal("_a:b_1 1\n", Render(w => w.Sample("_a:b_1", [], 1)));
