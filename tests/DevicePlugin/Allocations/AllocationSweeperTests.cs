@@ -1,5 +1,6 @@
-using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
+using MetaGpu.DevicePlugin;
+using MetaGpu.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.Tests.DevicePlugin.Allocations;

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using MetaGpu.Tests.Support;
 using MetaGpu.Usage.Metrics;
 
@@ -15,19 +14,7 @@ public class PromtoolTests
     {
         var buffer = new ArrayBufferWriter<byte>();
         write(new PrometheusTextWriter(buffer));
-        var psi = new ProcessStartInfo(HostTools.Require("promtool", "prometheus"), "check metrics")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.StandardInput.BaseStream.Write(buffer.WrittenSpan);
-        p.StandardInput.Close();
-        Assert.True(p.WaitForExit(60_000), "promtool did not finish");
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        return Promtool.CheckMetrics(buffer.WrittenSpan);
     }
 
     internal static void Realistic(PrometheusTextWriter w)

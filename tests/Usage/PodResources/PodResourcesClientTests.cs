@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using Grpc.Core;
 using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Tests.Support;
 using MetaGpu.Usage.PodResources;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

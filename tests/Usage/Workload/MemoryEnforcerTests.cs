@@ -1,5 +1,5 @@
 using MetaGpu.DevicePlugin.Config;
-using MetaGpu.Tests.Usage.PodResources;
+using MetaGpu.Tests.Support;
 using MetaGpu.Usage.Enforcement;
 using Microsoft.Extensions.Logging;
 using static MetaGpu.Tests.Usage.Workload.WorkloadScenario;

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace MetaGpu.Tests.Usage.PodResources;
+namespace MetaGpu.Tests.Support;
 
 /// <summary>An <see cref="ILogger"/> that keeps every line (level and formatted text) for tests to assert on.</summary>
 public sealed class RecordingLogger : ILogger
@@ -16,18 +16,4 @@ public sealed class RecordingLogger : ILogger
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
         Lines.Enqueue((logLevel, formatter(state, exception)));
-}
-
-/// <summary>A clock that moves only when told to.</summary>
-public sealed class ManualTime(DateTimeOffset start) : TimeProvider
-{
-    private long _ticks = start.UtcTicks;
-
-    public ManualTime() : this(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero))
-    {
-    }
-
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }
