@@ -24,6 +24,7 @@ public sealed record BenchOptions
     public string? Binary { get; init; }
     public string? AttackBinary { get; init; }
     public int? Scrapes { get; init; }
+    public int? UsageRefreshes { get; init; }
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -56,6 +57,8 @@ public static class Program
           --attacks PATH       only run the attacks against the published native binary (metagpu serve):
                                partial messages, PING flood, parked headers, idle connections, rapid reset,
                                a 13,000-call burst; peak and after RSS, fresh call answered, daemon alive
+          --usage [N]          only measure usage monitoring at 8 GPUs x 64 processes: N refreshes (default 200) of
+                               the workload view with the product's parts, and rendering /metrics from it
           --scrape [N]         only measure the /metrics scrape at 8 GPUs x 64 processes: rendering and a
                                whole HTTP scrape over loopback, N scrapes (default 5000); and Histogram.Observe
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
@@ -89,6 +92,8 @@ public static class Program
             Environment.Exit(3);
         }, TaskScheduler.Default);
 
+        if (options.UsageRefreshes is { } refreshes)
+            return await UsageBench.RunAsync(refreshes) ? 0 : 1;
         if (options.Scrapes is { } scrapes)
             return await ScrapeBench.RunAsync(scrapes) ? 0 : 1;
 
@@ -140,6 +145,7 @@ public static class Program
                 "--only-reference" => o with { OnlyReference = true },
                 "--binary" => o with { Binary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--binary needs a path") },
                 "--attacks" => o with { AttackBinary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--attacks needs a path") },
+                "--usage" => o with { UsageRefreshes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 200 },
                 "--scrape" => o with { Scrapes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 5000 },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },

@@ -53,6 +53,8 @@ public sealed class CommandLineTests
         {
             "--policy", "default: packed", "METAGPU_POLICY", "default: /var/lib/kubelet/device-plugins", "METAGPU_KUBELET_DIR",
             "--state-dir", "default: /var/lib/metagpu", "METAGPU_STATE_DIR",
+            "--metrics-address", "default: :9400", "METAGPU_METRICS_ADDRESS", "--enforcement", "off|report|kill", "METAGPU_ENFORCEMENT",
+            "--usage-interval", "default: 1s", "--pod-resources-socket", "default: /var/lib/kubelet/pod-resources/kubelet.sock", "--proc-root",
             "--log-format", "text|systemd|json", "METAGPU_LOG_FORMAT", "SIGHUP", "  2   ", "  4   ",
         })
         {
@@ -104,6 +106,14 @@ public sealed class CommandLineTests
     [InlineData("--simulate", "2xB200", "--simulate")]
     [InlineData("--idle-timeout", "soon", "--idle-timeout")]
     [InlineData("--state-dir", "", "--state-dir")]
+    [InlineData("--proc-root", "", "--proc-root")]
+    [InlineData("--pod-resources-socket", "", "--pod-resources-socket")]
+    [InlineData("--usage-interval", "soon", "--usage-interval")]
+    [InlineData("--usage-interval", "10ms", "--usage-interval")]
+    [InlineData("--enforcement", "evict", "--enforcement")]
+    [InlineData("--grace-period", "-1s", "--grace-period")]
+    [InlineData("--metrics-address", "9400", "--metrics-address")]
+    [InlineData("--metrics-address", "[::1]:99999", "--metrics-address")]
     public async Task AnInvalidFlagValueIsExit2NamingTheFlag(string flag, string value, string named)
     {
         var dir = Directory.CreateTempSubdirectory("mg-flag-").FullName;
@@ -128,6 +138,10 @@ public sealed class CommandLineTests
     [InlineData("METAGPU_LOG_FORMAT", "xml")]
     [InlineData("METAGPU_SIMULATE", "2xB200")]
     [InlineData("METAGPU_IDLE_TIMEOUT", "-5s")]
+    [InlineData("METAGPU_ENFORCEMENT", "evict")]
+    [InlineData("METAGPU_GRACE_PERIOD", "later")]
+    [InlineData("METAGPU_USAGE_INTERVAL", "1x")]
+    [InlineData("METAGPU_METRICS_ADDRESS", "localhost:9400")]
     public async Task AnInvalidEnvironmentValueIsExit2NamingTheVariable(string variable, string value)
     {
         var dir = Directory.CreateTempSubdirectory("mg-env-").FullName;

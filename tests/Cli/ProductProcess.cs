@@ -45,6 +45,7 @@ public static partial class ProductProcess
                 psi.Environment[k] = v;
         }
         var stateDirectory = MetaGpu.Tests.DevicePlugin.TemporaryStateDirectory.IfNoneNamed(psi.ArgumentList.FirstOrDefault(), psi);
+        MetaGpu.Tests.DevicePlugin.LoopbackMetrics.IfNoneNamed(psi.ArgumentList.FirstOrDefault(), psi);
         return new Running(Process.Start(psi)!, stateDirectory);
     }
 

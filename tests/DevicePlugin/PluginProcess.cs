@@ -45,6 +45,7 @@ public sealed partial class PluginProcess : IAsyncDisposable
                 psi.Environment[k] = v;
         }
         var stateDirectory = TemporaryStateDirectory.IfNoneNamed(command, psi);
+        LoopbackMetrics.IfNoneNamed(command, psi);
         var process = new Process { StartInfo = psi };
         var plugin = new PluginProcess(process, stateDirectory);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) plugin.Log.Enqueue(e.Data); };

@@ -1,0 +1,143 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Globalization;
+using Grpc.Core;
+using MetaGpu.DevicePlugin;
+using MetaGpu.DevicePlugin.Allocations;
+using MetaGpu.DevicePlugin.Config;
+using MetaGpu.Nvml;
+using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Rpc.Grpc;
+using MetaGpu.Usage.Enforcement;
+using MetaGpu.Usage.Metrics;
+using MetaGpu.Usage.PodResources;
+using MetaGpu.Usage.Proc;
+using MetaGpu.Usage.Workload;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MetaGpu.Bench;
+
+/// <summary>
+/// <c>--usage N</c>: what usage monitoring costs at 8 GPUs x 64 processes, with the product's own parts: one refresh of
+/// <see cref="WorkloadWatcher"/> (simulated NVML listing 512 real processes, a /proc read of each, 64 allocation files,
+/// one pod-resources List answered by our own gRPC server with 64 containers, the build, enforcement in report mode),
+/// and one render of /metrics from the view it built.
+/// </summary>
+public static class UsageBench
+{
+    const int Gpus = 8, ProcessesPerGpu = 64, ContainersPerGpu = 8;
+    const string Resource = "cnvrg.io/metagpu";
+
+    sealed class Lister(ListPodResourcesResponse answer) : PodResourcesLister.PodResourcesListerBase
+    {
+        public override Task<ListPodResourcesResponse> List(ListPodResourcesRequest request, ServerCallContext context) => Task.FromResult(answer);
+    }
+
+    public static async Task<bool> RunAsync(int refreshes)
+    {
+        var dir = Directory.CreateTempSubdirectory("mg-usage-bench-").FullName;
+        var sleepers = new List<Process>();
+        try
+        {
+            using var backend = SimulatedBackend.Parse(Gpus.ToString(CultureInfo.InvariantCulture));
+            var inventory = backend.GetInventory();
+            var config = SharingConfig.Default;
+            var plan = SharePlanBuilder.Build(config, inventory);
+            var resource = plan.Resources.Single();
+            var files = new AllocationFiles(Path.Combine(dir, "state"));
+
+            // 64 containers of 12 meta-devices, 8 per GPU; 64 real processes per GPU.
+            var answer = new ListPodResourcesResponse();
+            for (var g = 0; g < Gpus; g++)
+            {
+                var gpu = resource.Gpus[g];
+                for (var c = 0; c < ContainersPerGpu; c++)
+                {
+                    var ids = Enumerable.Range(c * 12, 12).Select(i => new MetaDeviceId(gpu.Index, i, gpu.Uuid).ToString()).ToList();
+                    files.Write(AllocationRecord.Create(Resource, ids, AllocationPolicy.Describe(resource, ids)));
+                    var devices = new ContainerDevices { ResourceName = Resource };
+                    devices.DeviceIds.Add(ids);
+                    var container = new ContainerResources { Name = "main" };
+                    container.Devices.Add(devices);
+                    var pod = new PodResources { Name = $"trainer-{g}-{c}", Namespace = $"team-{c}" };
+                    pod.Containers.Add(container);
+                    answer.PodResources.Add(pod);
+                }
+                for (var p = 0; p < ProcessesPerGpu; p++)
+                {
+                    var sleeper = Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
+                    sleepers.Add(sleeper);
+                    backend.AddProcess(gpu.Uuid, (uint)sleeper.Id, (ulong)(100 + p) << 20);
+                }
+            }
+
+            var socket = Path.Combine(dir, "pod-resources.sock");
+            await using var server = new GrpcServer().AddService(PodResourcesLister.BindService(new Lister(answer)));
+            server.ListenUnix(socket);
+            using var pods = new PodResourcesClient(socket, NullLogger.Instance);
+            var store = new NodeStateStore(new NodeState(1, config, inventory, plan, new GpuHealthSnapshot(1, new Dictionary<string, GpuHealth>())));
+            var proc = new ProcFs("/proc");
+            var mount = proc.LocateOwnStateDir(files.StateDirectory);
+            var enforcer = new MemoryEnforcer(new PidfdSignaller("/proc"), NullLogger.Instance);
+            var watcher = new WorkloadWatcher(backend, () => store.Current, proc, mount, files,
+                new AllocationSweeper(files, AllocationSweeper.DefaultUnreferencedFor, TimeProvider.System), pods, enforcer,
+                () => MemorySettings.Default, NullLogger.Instance);
+
+            for (var i = 0; i < 5; i++)
+                await watcher.RefreshAsync(CancellationToken.None);
+            var view = watcher.View.Current;
+            var walls = new List<double>(refreshes);
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            for (var i = 0; i < refreshes; i++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                view = await watcher.RefreshAsync(CancellationToken.None);
+                walls.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / refreshes;
+            walls.Sort();
+
+            var metrics = new UsageMetrics(() => view, enforcer.Counters, new DaemonCounters());
+            var buffer = new ArrayBufferWriter<byte>(1 << 20);
+            for (var i = 0; i < 50; i++)
+            {
+                buffer.ResetWrittenCount();
+                metrics.Write(buffer);
+            }
+            var renders = Math.Max(200, refreshes * 10);
+            var rcpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var allocated0 = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < renders; i++)
+            {
+                buffer.ResetWrittenCount();
+                metrics.Write(buffer);
+            }
+            var allocated = (GC.GetAllocatedBytesForCurrentThread() - allocated0) / renders;
+            var render = (Process.GetCurrentProcess().TotalProcessorTime - rcpu0).TotalMicroseconds / renders;
+            var samples = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan).Split('\n').Count(l => l.Length > 0 && l[0] != '#');
+
+            Console.Out.WriteLine($"usage at {Gpus} GPUs x {ProcessesPerGpu} processes ({view.Containers.Count} containers with allocations, " +
+                $"{view.Containers.Sum(c => c.Processes.Count) + view.Unallocated.Count} GPU processes, pod-resources available: {view.PodResourcesAvailable})");
+            Console.Out.WriteLine($"  refresh: {cpu:0.00} ms CPU each (NVML, /proc, List and our server's answer, build, enforcement), " +
+                $"wall p50 {walls[walls.Count / 2]:0.00} ms, p99 {walls[(int)(walls.Count * 0.99)]:0.00} ms over {refreshes}");
+            Console.Out.WriteLine($"  render /metrics from that view: {render:0} us CPU, {buffer.WrittenCount} bytes, {samples} samples, {allocated} bytes allocated");
+            return view.Containers.Count == Gpus * ContainersPerGpu && view.PodResourcesAvailable;
+        }
+        finally
+        {
+            foreach (var s in sleepers)
+            {
+                try
+                {
+                    s.Kill();
+                    s.WaitForExit();
+                }
+                catch (InvalidOperationException)
+                {
+                }
+                s.Dispose();
+            }
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
