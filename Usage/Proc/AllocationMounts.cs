@@ -1,3 +1,5 @@
+using MetaGpu.DevicePlugin.Allocations;
+
 namespace MetaGpu.Usage.Proc;
 
 /// <summary>
@@ -34,7 +36,7 @@ public static class AllocationMounts
             if (!name.EndsWith(Extension, StringComparison.Ordinal))
                 continue;
             var key = name[..^Extension.Length];
-            if (!IsValidKey(key))
+            if (!AllocationKey.IsValid(key))
                 continue;
             keys ??= [];
             var text = key.ToString();
@@ -45,21 +47,5 @@ public static class AllocationMounts
             return [];
         keys.Sort(StringComparer.Ordinal);
         return keys;
-    }
-
-    /// <summary>
-    /// The shape of an allocation key (40 lowercase hex digits), as DevicePlugin/Allocations' AllocationKey.IsValid
-    /// checks it; kept here until the two rooms meet, so that this one builds on its own.
-    /// </summary>
-    internal static bool IsValidKey(ReadOnlySpan<char> key)
-    {
-        if (key.Length != 40)
-            return false;
-        foreach (var c in key)
-        {
-            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f')))
-                return false;
-        }
-        return true;
     }
 }

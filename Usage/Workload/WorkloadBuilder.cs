@@ -34,6 +34,7 @@ public static class WorkloadBuilder
                 owners.TryAdd(AllocationKey.For(devices.Resource, devices.DeviceIds), container);
         }
 
+        var identities = WithContainerKeys(inputs.Identities);
         var processes = new List<GpuProcessUsage>();
         foreach (var gpu in inputs.Inventory.Gpus)
         {
@@ -43,7 +44,7 @@ public static class WorkloadBuilder
             foreach (var p in onGpu)
             {
                 var pid = (int)p.Pid;
-                var identity = inputs.Identities.GetValueOrDefault(pid);
+                var identity = identities.GetValueOrDefault(pid);
                 processes.Add(new GpuProcessUsage(
                     pid, gpu.Uuid, gpu.Index, identity?.CommandLine ?? "", p.UsedMemoryBytes,
                     sm.TryGetValue(p.Pid, out var percent) ? percent : null,
@@ -100,6 +101,33 @@ public static class WorkloadBuilder
 
         return new WorkloadView(0, inputs.Taken, gpuUsage, containers,
             processes.Where(p => p.AllocationKey is null).ToList(), inputs.Pods.Available);
+    }
+
+    /// <summary>
+    /// A process can drop its allocation mount from its own mount table (a user and mount namespace of its own, then a
+    /// chroot: the kernel lists only mounts under a process's root). It cannot leave its container's cgroup without
+    /// host privileges, so a process whose mounts name no allocation takes the keys of a process of the same container
+    /// (the same container ID in its cgroup) whose mounts do. A container all of whose GPU processes hide stays
+    /// unattributed (shown as belonging to no allocation, with its pod UID from the cgroup) and is never signalled.
+    /// </summary>
+    private static IReadOnlyDictionary<int, ProcessIdentity?> WithContainerKeys(IReadOnlyDictionary<int, ProcessIdentity?> identities)
+    {
+        Dictionary<string, IReadOnlyList<string>>? byContainer = null;
+        foreach (var identity in identities.Values)
+        {
+            if (identity is { AllocationKeys.Count: > 0, Cgroup.ContainerId: { } id })
+                (byContainer ??= new(StringComparer.Ordinal)).TryAdd(id, identity.AllocationKeys);
+        }
+        if (byContainer is null)
+            return identities;
+        var result = new Dictionary<int, ProcessIdentity?>(identities.Count);
+        foreach (var (pid, identity) in identities)
+        {
+            result[pid] = identity is { AllocationKeys.Count: 0, Cgroup.ContainerId: { } id } && byContainer.TryGetValue(id, out var keys)
+                ? identity with { AllocationKeys = keys }
+                : identity;
+        }
+        return result;
     }
 
     /// <summary>

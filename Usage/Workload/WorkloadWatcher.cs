@@ -34,6 +34,7 @@ public sealed class WorkloadWatcher(
     private readonly Dictionary<string, AllocationRecord> _records = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _utilizationSeen = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
+    private readonly Dictionary<(int Pid, ulong StartTicks), IReadOnlyList<string>> _keysSeen = [];
     private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
 
     /// <summary>The sweep lists the allocations directory: twice a minute is plenty for a 10-minute rule.</summary>
@@ -122,7 +123,9 @@ public sealed class WorkloadWatcher(
 
         var identities = new Dictionary<int, ProcessIdentity?>();
         foreach (var pid in processes.Values.SelectMany(l => l).Select(p => (int)p.Pid).Distinct())
-            identities[pid] = stateMount is null ? null : proc.ReadIdentity(pid, stateMount);
+            identities[pid] = Remembered(stateMount is null ? null : proc.ReadIdentity(pid, stateMount));
+        foreach (var seen in _keysSeen.Keys.Where(k => !identities.ContainsKey(k.Pid)).ToList())
+            _keysSeen.Remove(seen);
 
         var snapshot = await pods.ListAsync(cancellationToken).ConfigureAwait(false);
 
@@ -169,6 +172,23 @@ public sealed class WorkloadWatcher(
         }
         LastRefreshCost = Stopwatch.GetElapsedTime(started);
         return view;
+    }
+
+    /// <summary>
+    /// A process keeps the allocation it was first seen with for as long as it lives (the same pid and start time), so
+    /// one that later drops the mount from its own mount table (a user namespace and a chroot) stays attributed.
+    /// </summary>
+    private ProcessIdentity? Remembered(ProcessIdentity? identity)
+    {
+        if (identity is null)
+            return null;
+        var process = (identity.Pid, identity.StartTicks);
+        if (identity.AllocationKeys.Count > 0)
+        {
+            _keysSeen[process] = identity.AllocationKeys;
+            return identity;
+        }
+        return _keysSeen.TryGetValue(process, out var keys) ? identity with { AllocationKeys = keys } : identity;
     }
 
     private void Once(string what, Action write)

@@ -126,4 +126,20 @@ public sealed class WorkloadBuilderTests
         Assert.Equal(16 * GiB, v.Gpus[0].MemoryTotalBytes);
         Assert.Equal(3 * GiB, v.Gpus[0].MemoryUsedBytes);
     }
+
+    [Fact]
+    public void AProcessThatHidItsMountTakesTheAllocationOfItsContainer()
+    {
+        var s = new WorkloadScenario();
+        // 202 dropped the mount from its own mount table; its cgroup still names B's container ("c201").
+        s.Run(201, Gpu0, GiB, s.B.Key).Run(202, Gpu0, 2 * GiB);
+        s.Identities[202] = s.Identities[202]! with { Cgroup = s.Identities[201]!.Cgroup };
+        // 900 hid too, in a container where nobody shows a mount: it stays unattributed.
+        s.Run(900, Gpu0, GiB);
+
+        var v = s.Build();
+
+        Assert.Equal([201, 202], Assert.Single(v.Containers, c => c.Pod == "train-b").Processes.Select(p => p.Pid).Order());
+        Assert.Equal([900], v.Unallocated.Select(p => p.Pid));
+    }
 }
