@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 
 namespace MetaGpu.DevicePlugin.Allocations;
 
@@ -71,7 +70,7 @@ public sealed class AllocationFiles
         if (ReadBounded(path) is { } existing && existing.AsSpan().SequenceEqual(bytes))
             return path;
 
-        var temporary = path[..^".json".Length] + TemporaryMarker + RandomNumberGenerator.GetHexString(16, lowercase: true);
+        var temporary = path[..^".json".Length] + TemporaryMarker + TemporarySuffix();
         var fd = Libc.Open(temporary, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC | Libc.O_NOCTTY, FileMode);
         if (fd < 0 && Libc.LastError == Errno.ENOENT)
         {
@@ -248,7 +247,7 @@ public sealed class AllocationFiles
     /// <summary>Creates and removes a file, so a read-only or foreign-owned directory stops the start, not the first pod.</summary>
     private void CheckWritable()
     {
-        var probe = Path.Combine(Directory, "probe" + TemporaryMarker + RandomNumberGenerator.GetHexString(16, lowercase: true));
+        var probe = Path.Combine(Directory, "probe" + TemporaryMarker + TemporarySuffix());
         var fd = Libc.Open(probe, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC | Libc.O_NOCTTY, FileMode);
         if (fd < 0)
         {
@@ -314,4 +313,13 @@ public sealed class AllocationFiles
             Libc.Close(fd);
         }
     }
+
+    /// <summary>
+    /// A name no other writer picks at the same moment. The temp file is created with O_EXCL, so a clash is an error,
+    /// never a shared file; this needs no cryptographic randomness (which on Linux would load OpenSSL).
+    /// </summary>
+    private static string TemporarySuffix() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Environment.ProcessId:x}-{Interlocked.Increment(ref _temporaries):x}-{Random.Shared.Next():x8}");
+
+    private static long _temporaries;
 }

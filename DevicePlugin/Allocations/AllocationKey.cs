@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 
 namespace MetaGpu.DevicePlugin.Allocations;
@@ -22,8 +21,8 @@ public static class AllocationKey
         ArgumentNullException.ThrowIfNull(resource);
         ArgumentNullException.ThrowIfNull(ids);
         var text = resource + "\n" + string.Join("\n", ids.Order(StringComparer.Ordinal));
-        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.UTF8.GetBytes(text), hash);
+        Span<byte> hash = stackalloc byte[Sha256.HashSizeInBytes];
+        Sha256.HashData(Encoding.UTF8.GetBytes(text), hash);
         return Convert.ToHexStringLower(hash[..(Length / 2)]);
     }
 
