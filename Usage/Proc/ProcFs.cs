@@ -70,6 +70,10 @@ public sealed class ProcFs
         return new ProcessIdentity(pid, started, keys, cgroup, CommandLineText(commandLine));
     }
 
+    /// <summary>The process's start time (clock ticks after boot, field 22 of its stat); null when it is gone or unreadable.</summary>
+    public ulong? StartTime(int pid) =>
+        pid <= 0 ? null : ReadStartTime(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture)));
+
     /// <summary>Where our state directory lives (<see cref="StateDirMount.Locate"/> on our own mount table); null when it cannot be read or matched.</summary>
     public StateDirMount? LocateOwnStateDir(string stateDirectory)
     {

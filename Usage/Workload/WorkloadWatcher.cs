@@ -34,7 +34,7 @@ public sealed class WorkloadWatcher(
     private readonly Dictionary<string, AllocationRecord> _records = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _utilizationSeen = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
-    private readonly Dictionary<(int Pid, ulong StartTicks), IReadOnlyList<string>> _keysSeen = [];
+    private readonly Dictionary<(int Pid, ulong StartTicks), ProcessIdentity> _known = [];
     private DateTimeOffset _lastSweep = DateTimeOffset.MinValue;
 
     /// <summary>The sweep lists the allocations directory: twice a minute is plenty for a 10-minute rule.</summary>
@@ -123,9 +123,9 @@ public sealed class WorkloadWatcher(
 
         var identities = new Dictionary<int, ProcessIdentity?>();
         foreach (var pid in processes.Values.SelectMany(l => l).Select(p => (int)p.Pid).Distinct())
-            identities[pid] = Remembered(stateMount is null ? null : proc.ReadIdentity(pid, stateMount));
-        foreach (var seen in _keysSeen.Keys.Where(k => !identities.ContainsKey(k.Pid)).ToList())
-            _keysSeen.Remove(seen);
+            identities[pid] = stateMount is null ? null : Identify(pid, stateMount);
+        foreach (var seen in _known.Keys.Where(k => !identities.ContainsKey(k.Pid)).ToList())
+            _known.Remove(seen);
 
         var snapshot = await pods.ListAsync(cancellationToken).ConfigureAwait(false);
 
@@ -175,20 +175,22 @@ public sealed class WorkloadWatcher(
     }
 
     /// <summary>
-    /// A process keeps the allocation it was first seen with for as long as it lives (the same pid and start time), so
-    /// one that later drops the mount from its own mount table (a user namespace and a chroot) stays attributed.
+    /// Who a process is: read in full (mounts, cgroup, command line) the first time it is seen, then only its start
+    /// time each refresh. A process's mounts and cgroup are set when its container is made and it cannot gain another
+    /// allocation's without host privileges, so the first reading stands for as long as the process lives (the same
+    /// pid and start time, checked in every refresh). That also keeps a process attributed that later drops the
+    /// mount from its own mount table (a user namespace and a chroot), and it makes a refresh one small read per process.
     /// </summary>
-    private ProcessIdentity? Remembered(ProcessIdentity? identity)
+    private ProcessIdentity? Identify(int pid, StateDirMount mount)
     {
-        if (identity is null)
+        if (proc.StartTime(pid) is not { } start)
             return null;
-        var process = (identity.Pid, identity.StartTicks);
-        if (identity.AllocationKeys.Count > 0)
-        {
-            _keysSeen[process] = identity.AllocationKeys;
-            return identity;
-        }
-        return _keysSeen.TryGetValue(process, out var keys) ? identity with { AllocationKeys = keys } : identity;
+        if (_known.TryGetValue((pid, start), out var known))
+            return known;
+        var identity = proc.ReadIdentity(pid, mount);
+        if (identity is not null)
+            _known[(identity.Pid, identity.StartTicks)] = identity;
+        return identity;
     }
 
     private void Once(string what, Action write)
