@@ -59,17 +59,12 @@ public sealed class UsageMetrics(Func<WorkloadView> view, EnforcementCounters en
     private static void WriteContainers(PrometheusTextWriter w, WorkloadView v)
     {
         w.Family("metagpu_container_memory_allowed_bytes", "GPU memory a container's allocation is allowed on a GPU, in bytes.", MetricType.Gauge);
-        foreach (var c in v.Containers)
-        {
-            foreach (var g in c.Gpus)
-                w.Sample("metagpu_container_memory_allowed_bytes", ContainerLabels(c, g.Uuid, g.Index), g.MemoryAllowedBytes);
-        }
+        var perGpu = v.Containers.SelectMany(c => c.Gpus.Select(g => (G: g, L: ContainerLabels(c, g.Uuid, g.Index)))).ToList();
+        foreach (var (g, l) in perGpu)
+            w.Sample("metagpu_container_memory_allowed_bytes", l, g.MemoryAllowedBytes);
         w.Family("metagpu_container_memory_used_bytes", "GPU memory a container's processes use on a GPU, in bytes.", MetricType.Gauge);
-        foreach (var c in v.Containers)
-        {
-            foreach (var g in c.Gpus)
-                w.Sample("metagpu_container_memory_used_bytes", ContainerLabels(c, g.Uuid, g.Index), g.MemoryUsedBytes);
-        }
+        foreach (var (g, l) in perGpu)
+            w.Sample("metagpu_container_memory_used_bytes", l, g.MemoryUsedBytes);
         w.Family("metagpu_container_metagpu_requests", "Meta-devices a container was given.", MetricType.Gauge);
         foreach (var c in v.Containers)
             w.Sample("metagpu_container_metagpu_requests", [new("resource", c.Resource), new("namespace", c.Namespace), new("pod", c.Pod), new("container", c.Container)], c.Request);
@@ -77,56 +72,57 @@ public sealed class UsageMetrics(Func<WorkloadView> view, EnforcementCounters en
 
     private static void WriteProcesses(PrometheusTextWriter w, WorkloadView v)
     {
-        var rows = new List<(GpuProcessUsage P, ContainerUsage? C, ContainerGpu? G)>();
+        // Each process's labels are made once per scrape and shared by its seven families.
+        var rows = new List<(GpuProcessUsage P, ContainerUsage? C, ContainerGpu? G, Label[] L)>(v.Unallocated.Count + v.Containers.Sum(c => c.Processes.Count));
         foreach (var c in v.Containers)
         {
             foreach (var p in c.Processes)
-                rows.Add((p, c, c.Gpus.FirstOrDefault(g => g.Uuid == p.GpuUuid)));
+                rows.Add((p, c, GpuOf(c, p.GpuUuid), ProcessLabels(p, c)));
         }
         foreach (var p in v.Unallocated)
-            rows.Add((p, null, null));
+            rows.Add((p, null, null, ProcessLabels(p, null)));
 
         w.Family("metagpu_process_memory_usage", "GPU memory a process uses, in MiB.", MetricType.Gauge);
-        foreach (var (p, c, _) in rows)
+        foreach (var (p, c, _, l) in rows)
         {
             if (p.MemoryUsedBytes is { } used)
-                w.Sample("metagpu_process_memory_usage", ProcessLabels(p, c), Math.Floor(used / MiB));
+                w.Sample("metagpu_process_memory_usage", l, Math.Floor(used / MiB));
         }
         w.Family("metagpu_process_absolute_gpu_utilization", "SM utilisation of a process on the whole GPU, in percent.", MetricType.Gauge);
-        foreach (var (p, c, _) in rows)
+        foreach (var (p, c, _, l) in rows)
         {
             if (p.SmPercent is { } sm)
-                w.Sample("metagpu_process_absolute_gpu_utilization", ProcessLabels(p, c), sm);
+                w.Sample("metagpu_process_absolute_gpu_utilization", l, sm);
         }
         w.Family("metagpu_process_metagpu_requests", "Meta-devices the process's container was given.", MetricType.Gauge);
-        foreach (var (p, c, _) in rows)
+        foreach (var (p, c, _, l) in rows)
         {
             if (c is not null)
-                w.Sample("metagpu_process_metagpu_requests", ProcessLabels(p, c), c.Request);
+                w.Sample("metagpu_process_metagpu_requests", l, c.Request);
         }
         w.Family("metagpu_process_max_allowed_metagpu_memory", "GPU memory the process's container is allowed on this GPU, in MiB.", MetricType.Gauge);
-        foreach (var (p, c, g) in rows)
+        foreach (var (p, c, g, l) in rows)
         {
             if (c is not null && g is not null)
-                w.Sample("metagpu_process_max_allowed_metagpu_memory", ProcessLabels(p, c), g.MemoryAllowedBytes >> 20);
+                w.Sample("metagpu_process_max_allowed_metagpu_memory", l, g.MemoryAllowedBytes >> 20);
         }
         w.Family("metagpu_process_max_allowed_metagpu_gpu_utilization", "The share of this GPU the process's container was given, in percent.", MetricType.Gauge);
-        foreach (var (p, c, g) in rows)
+        foreach (var (p, c, g, l) in rows)
         {
             if (c is not null && g is not null)
-                w.Sample("metagpu_process_max_allowed_metagpu_gpu_utilization", ProcessLabels(p, c), g.SharePercent);
+                w.Sample("metagpu_process_max_allowed_metagpu_gpu_utilization", l, g.SharePercent);
         }
         w.Family("metagpu_process_metagpu_relative_memory_utilization", "GPU memory a process uses as a percentage of what its container is allowed on this GPU.", MetricType.Gauge);
-        foreach (var (p, c, g) in rows)
+        foreach (var (p, c, g, l) in rows)
         {
             if (c is not null && g is { MemoryAllowedBytes: > 0 } && p.MemoryUsedBytes is { } used)
-                w.Sample("metagpu_process_metagpu_relative_memory_utilization", ProcessLabels(p, c), 100.0 * used / g.MemoryAllowedBytes);
+                w.Sample("metagpu_process_metagpu_relative_memory_utilization", l, 100.0 * used / g.MemoryAllowedBytes);
         }
         w.Family("metagpu_process_metagpu_relative_gpu_utilization", "SM utilisation of a process as a percentage of its container's share of the GPU.", MetricType.Gauge);
-        foreach (var (p, c, g) in rows)
+        foreach (var (p, c, g, l) in rows)
         {
             if (c is not null && g is { SharePercent: > 0 } && p.SmPercent is { } sm)
-                w.Sample("metagpu_process_metagpu_relative_gpu_utilization", ProcessLabels(p, c), 100.0 * sm / g.SharePercent);
+                w.Sample("metagpu_process_metagpu_relative_gpu_utilization", l, 100.0 * sm / g.SharePercent);
         }
     }
 
@@ -145,6 +141,16 @@ public sealed class UsageMetrics(Func<WorkloadView> view, EnforcementCounters en
         w.Sample("metagpu_pod_resources_available", [], v.PodResourcesAvailable ? 1 : 0);
         w.Family("metagpu_usage_refresh_duration_seconds", "How long the last usage refresh took.", MetricType.Gauge);
         w.Sample("metagpu_usage_refresh_duration_seconds", [], daemon.LastRefreshCost().TotalSeconds);
+    }
+
+    private static ContainerGpu? GpuOf(ContainerUsage c, string uuid)
+    {
+        foreach (var g in c.Gpus)
+        {
+            if (g.Uuid == uuid)
+                return g;
+        }
+        return null;
     }
 
     private static Label[] ContainerLabels(ContainerUsage c, string uuid, int index) =>

@@ -18,7 +18,7 @@ internal sealed class FuzzServer
     private FuzzServer()
     {
         var path = Path.Combine(ScratchDirectory.Path, "plugin.sock");
-        Plugin = new MetaGpuDevicePlugin(SimulatedNode.Resource, SimulatedNode.Store(0), Log, CancellationToken.None);
+        Plugin = new MetaGpuDevicePlugin(SimulatedNode.Resource, SimulatedNode.Store(0), FuzzAllocations.Fresh(), Log, CancellationToken.None);
         Server = new GrpcServer(new GrpcServerOptions { Logger = Log })
             .AddService(Proto.DevicePlugin.V1Beta1.DevicePlugin.BindService(Plugin))
             .AddService(Proto.Health.V1.Health.BindService(new HealthService()));

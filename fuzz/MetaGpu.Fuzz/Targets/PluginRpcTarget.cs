@@ -24,13 +24,22 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
 
     private readonly MetaGpuDevicePlugin?[] _plugins = new MetaGpuDevicePlugin?[SimulatedNode.VariantCount];
     private readonly FindingLogger _log = new();
+    private const int FreshStateEvery = 5000;
+    private long _runs;
+    private MetaGpu.DevicePlugin.Allocations.AllocationFiles? _files;
 
     public void Run(ReadOnlySpan<byte> input)
     {
         if (input.IsEmpty)
             return;
         var variant = input[0] % SimulatedNode.VariantCount;
-        var plugin = _plugins[variant] ??= new MetaGpuDevicePlugin(SimulatedNode.Resource, SimulatedNode.Store(variant), _log, CancellationToken.None);
+        // Allocate writes a file per distinct request: start over with an empty state directory now and then.
+        if (++_runs % FreshStateEvery == 0)
+        {
+            Array.Clear(_plugins);
+            _files = FuzzAllocations.Fresh();
+        }
+        var plugin = _plugins[variant] ??= new MetaGpuDevicePlugin(SimulatedNode.Resource, SimulatedNode.Store(variant), _files ??= FuzzAllocations.Fresh(), _log, CancellationToken.None);
         var body = input[1..];
         try
         {
