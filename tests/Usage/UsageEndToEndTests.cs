@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
+using MetaGpu.Tests.Cli;
 using MetaGpu.Tests.DevicePlugin;
 using MetaGpu.Tests.Nvml;
 using MetaGpu.Tests.Support;
@@ -27,28 +28,20 @@ public sealed partial class UsageEndToEndTests(FakeNvml fake, ITestOutputHelper 
     private const ulong GiB = 1UL << 30;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
     private static readonly string[] Uuids = ["GPU-00000000-aaaa-bbbb-cccc-000000000000", "GPU-00000001-aaaa-bbbb-cccc-000000000001"];
-    private string _dir = "";
+    private readonly TempDir _tmp = new();
     private string _binary = "";
 
-    public async Task InitializeAsync()
-    {
-        _dir = Directory.CreateTempSubdirectory("mg-usage-").FullName;
-        _binary = await PublishedBinary.PathAsync();
-    }
+    private string Dir => _tmp.Path;
+
+    public async Task InitializeAsync() => _binary = await PublishedBinary.PathAsync();
 
     public Task DisposeAsync()
     {
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        _tmp.Dispose();
         return Task.CompletedTask;
     }
 
-    private string World => Path.Combine(_dir, "nvml-world.txt");
+    private string World => Path.Combine(Dir, "nvml-world.txt");
 
     /// <summary>Two 16 GiB GPUs and the given processes; written beside and renamed over, so the fake never reads half a file.</summary>
     private void WriteWorld(params (int Pid, int Gpu, ulong Memory)[] processes)
@@ -70,13 +63,13 @@ public sealed partial class UsageEndToEndTests(FakeNvml fake, ITestOutputHelper 
     public async Task PodsAreAttributedALookAlikeIsNotAndAnAllocationOverItsLimitLosesItsLargestProcessAlone()
     {
         WriteWorld();
-        var podResources = Path.Combine(_dir, "pod-resources", "kubelet.sock");
+        var podResources = Path.Combine(Dir, "pod-resources", "kubelet.sock");
         Directory.CreateDirectory(Path.GetDirectoryName(podResources)!);
         await using var pods = await StandInPodResources.StartAsync(podResources);
-        await using var kubelet = await TestKubelet.StartAsync(_dir);
-        var stateDir = Path.Combine(_dir, "state");
+        await using var kubelet = await TestKubelet.StartAsync(Dir);
+        var stateDir = Path.Combine(Dir, "state");
         await using var plugin = PluginProcess.Start(_binary,
-            ["--kubelet-dir", _dir, "--state-dir", stateDir, "--pod-resources-socket", podResources, "--usage-interval", "250ms",
+            ["--kubelet-dir", Dir, "--state-dir", stateDir, "--pod-resources-socket", podResources, "--usage-interval", "250ms",
              "--enforcement", "kill", "--metrics-address", "127.0.0.1:0"],
             new Dictionary<string, string?> { ["METAGPU_NVML_LIBRARY"] = fake.LibraryPath, ["FAKE_NVML_CONFIG"] = World });
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
