@@ -68,10 +68,11 @@ public static class WorkloadBuilder
         }
 
         var containers = new List<ContainerUsage>(keys.Count);
+        var byAllocation = processes.Where(p => p.AllocationKey is not null).ToLookup(p => p.AllocationKey!, StringComparer.Ordinal);
         foreach (var key in keys)
         {
             var record = inputs.Allocations[key];
-            var mine = processes.Where(p => p.AllocationKey == key).ToList();
+            var mine = byAllocation[key].ToList();
             var gpus = record.Gpus.Select(g =>
             {
                 var here = mine.Where(p => p.GpuUuid == g.Uuid).ToList();
