@@ -9,7 +9,8 @@ public sealed class DaemonCounters
     public static readonly double[] RpcBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 
     private readonly ConcurrentDictionary<string, long> _registrations = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Resource, string Method), Histogram> _rpc = new();
+    private readonly ConcurrentDictionary<(string Resource, string Method), RpcSeries> _rpc = new();
+    private readonly ConcurrentDictionary<string, LabelSet> _resourceLabels = new(StringComparer.Ordinal);
 
     public Func<TimeSpan> LastRefreshCost { get; set; } = () => TimeSpan.Zero;
 
@@ -20,13 +21,23 @@ public sealed class DaemonCounters
     {
         var slash = method.LastIndexOf('/');
         var name = slash >= 0 ? method[(slash + 1)..] : method;
-        _rpc.GetOrAdd((resource, name), _ => new Histogram(RpcBuckets)).Observe(elapsed.TotalSeconds);
+        _rpc.GetOrAdd((resource, name), static k => new RpcSeries(k.Resource, k.Method)).Histogram.Observe(elapsed.TotalSeconds);
     }
 
-    public IEnumerable<(string Resource, long Count)> Registrations() =>
-        _registrations.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value));
+    /// <summary>Per resource, in order; the labels are made once per resource.</summary>
+    public IEnumerable<(string Resource, long Count, LabelSet Labels)> Registrations() =>
+        _registrations.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => (kv.Key, kv.Value, _resourceLabels.GetOrAdd(kv.Key, static r => LabelSet.Of([new("resource", r)]))));
 
-    public IEnumerable<(string Resource, string Method, Histogram Histogram)> RpcLatencies() =>
-        _rpc.OrderBy(kv => kv.Key.Resource, StringComparer.Ordinal).ThenBy(kv => kv.Key.Method, StringComparer.Ordinal)
-            .Select(kv => (kv.Key.Resource, kv.Key.Method, kv.Value));
+    public IEnumerable<RpcSeries> RpcLatencies() =>
+        _rpc.Values.OrderBy(r => r.Resource, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal);
+
+    /// <summary>One resource's latency histogram for one method, with its labels made once.</summary>
+    public sealed class RpcSeries(string resource, string method)
+    {
+        public string Resource { get; } = resource;
+        public string Method { get; } = method;
+        public Histogram Histogram { get; } = new(RpcBuckets);
+        public LabelSet Labels { get; } = LabelSet.Of([new("resource", resource), new("method", method)]);
+    }
 }

@@ -74,7 +74,14 @@ public sealed class Histogram
     /// </summary>
     public void Write(PrometheusTextWriter w, string name, ReadOnlySpan<Label> labels)
     {
+        Write(w, name, LabelSet.Of(labels));
+    }
+
+    /// <summary>As the other <c>Write</c>, with labels made ready before (they must not include <c>le</c>).</summary>
+    public void Write(PrometheusTextWriter w, string name, LabelSet labels)
+    {
         ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(labels);
         long cumulative = 0;
         for (var i = 0; i < _bounds.Length; i++)
         {

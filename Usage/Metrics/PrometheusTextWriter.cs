@@ -22,6 +22,7 @@ public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
     public void Family(string name, string help, MetricType type)
     {
         CheckMetricName(name, "");
+        _checkedName = name;
         Ascii("# HELP "u8);
         Ascii(name);
         Ascii(" "u8);
@@ -38,50 +39,117 @@ public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
         });
     }
 
+    // The last metric name checked, so that a family's samples check its name once (names are ours and constant).
+    private string? _checkedName;
+
     /// <summary>One sample line: <c>name{labels} value</c>.</summary>
     public void Sample(string name, ReadOnlySpan<Label> labels, double value) => Sample(name, "", labels, null, value);
+
+    /// <summary>One sample line with labels made ready before (<see cref="LabelSet.Of"/>): the labels are copied, not re-checked.</summary>
+    public void Sample(string name, LabelSet labels, double value) => Sample(name, "", labels, null, value);
 
     /// <summary>A sample of <paramref name="name"/> + <paramref name="suffix"/>, with an optional <c>le</c> label after the others (histograms).</summary>
     internal void Sample(string name, string suffix, ReadOnlySpan<Label> labels, string? le, double value)
     {
-        CheckMetricName(name, suffix);
+        CheckName(name, suffix);
         CheckLabels(labels, le is not null);
         // One span for the whole line: escaping turns one character into two bytes at most, and UTF-8 needs at
         // most three bytes per UTF-16 character, so three bytes per character of a value always suffice.
-        var bound = name.Length + suffix.Length + 2 + (le is null ? 0 : le.Length + 6) + MaxValueLength + 2;
-        foreach (var l in labels)
-            bound += l.Name.Length + 4 + l.Value.Length * 3;
-        var span = output.GetSpan(bound);
+        var span = output.GetSpan(LineBound(name, suffix, le) + LabelsBound(labels));
         var n = PutAscii(name, span);
         n += PutAscii(suffix, span[n..]);
         if (labels.Length > 0 || le is not null)
         {
             span[n++] = (byte)'{';
-            for (var i = 0; i < labels.Length; i++)
-            {
-                if (i > 0)
-                    span[n++] = (byte)',';
-                n += PutAscii(labels[i].Name, span[n..]);
-                span[n++] = (byte)'=';
-                span[n++] = (byte)'"';
-                n += PutEscaped(labels[i].Value, span[n..], LabelEscapes);
-                span[n++] = (byte)'"';
-            }
-            if (le is not null)
-            {
-                if (labels.Length > 0)
-                    span[n++] = (byte)',';
-                "le=\""u8.CopyTo(span[n..]);
-                n += 4;
-                n += PutAscii(le, span[n..]);
-                span[n++] = (byte)'"';
-            }
+            n += PutLabels(labels, span[n..]);
+            n += PutLe(le, labels.Length > 0, span[n..]);
             span[n++] = (byte)'}';
         }
-        span[n++] = (byte)' ';
-        n += FormatValue(value, span[n..]);
-        span[n++] = (byte)'\n';
+        n += PutValue(value, span[n..]);
         output.Advance(n);
+    }
+
+    /// <summary>As the other <c>Sample</c>, with labels made ready before.</summary>
+    internal void Sample(string name, string suffix, LabelSet labels, string? le, double value)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        CheckName(name, suffix);
+        if (le is not null && labels.HasLe)
+            throw new ArgumentException("a histogram's labels must not include 'le': it names the bucket", nameof(labels));
+        var span = output.GetSpan(LineBound(name, suffix, le) + labels.Utf8.Length);
+        var n = PutAscii(name, span);
+        n += PutAscii(suffix, span[n..]);
+        if (labels.Count > 0 || le is not null)
+        {
+            span[n++] = (byte)'{';
+            labels.Utf8.CopyTo(span[n..]);
+            n += labels.Utf8.Length;
+            n += PutLe(le, labels.Count > 0, span[n..]);
+            span[n++] = (byte)'}';
+        }
+        n += PutValue(value, span[n..]);
+        output.Advance(n);
+    }
+
+    private void CheckName(string name, string suffix)
+    {
+        if (suffix.Length == 0 && ReferenceEquals(name, _checkedName))
+            return;
+        CheckMetricName(name, suffix);
+        if (suffix.Length == 0)
+            _checkedName = name;
+    }
+
+    private static int LineBound(string name, string suffix, string? le) =>
+        name.Length + suffix.Length + 2 + (le is null ? 0 : le.Length + 6) + MaxValueLength + 2;
+
+    /// <summary>Bytes <see cref="PutLabels"/> may need at most.</summary>
+    internal static int LabelsBound(ReadOnlySpan<Label> labels)
+    {
+        var bound = 0;
+        foreach (var l in labels)
+            bound += l.Name.Length + 4 + l.Value.Length * 3;
+        return bound;
+    }
+
+    /// <summary><c>a="x",b="y"</c>: checked names, escaped values.</summary>
+    internal static int PutLabels(ReadOnlySpan<Label> labels, Span<byte> span)
+    {
+        var n = 0;
+        for (var i = 0; i < labels.Length; i++)
+        {
+            if (i > 0)
+                span[n++] = (byte)',';
+            n += PutAscii(labels[i].Name, span[n..]);
+            span[n++] = (byte)'=';
+            span[n++] = (byte)'"';
+            n += PutEscaped(labels[i].Value, span[n..], LabelEscapes);
+            span[n++] = (byte)'"';
+        }
+        return n;
+    }
+
+    private static int PutLe(string? le, bool afterOthers, Span<byte> span)
+    {
+        if (le is null)
+            return 0;
+        var n = 0;
+        if (afterOthers)
+            span[n++] = (byte)',';
+        "le=\""u8.CopyTo(span[n..]);
+        n += 4;
+        n += PutAscii(le, span[n..]);
+        span[n++] = (byte)'"';
+        return n;
+    }
+
+    /// <summary><c> value\n</c>.</summary>
+    private static int PutValue(double value, Span<byte> span)
+    {
+        span[0] = (byte)' ';
+        var n = 1 + FormatValue(value, span[1..]);
+        span[n++] = (byte)'\n';
+        return n;
     }
 
     private static int PutAscii(string text, Span<byte> destination)
@@ -171,7 +239,7 @@ public sealed class PrometheusTextWriter(IBufferWriter<byte> output)
             throw new ArgumentException($"'{Shorten(name + suffix)}' is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", nameof(name));
     }
 
-    private static void CheckLabels(ReadOnlySpan<Label> labels, bool withLe)
+    internal static void CheckLabels(ReadOnlySpan<Label> labels, bool withLe)
     {
         for (var i = 0; i < labels.Length; i++)
         {

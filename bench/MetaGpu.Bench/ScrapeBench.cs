@@ -98,58 +98,11 @@ public static class ScrapeBench
             Emit(config, "render_cpu_us", cpuUsed.TotalMicroseconds / scrapes, "us");
             Emit(config, "render_alloc", (double)allocated / scrapes, "bytes");
 
-            // Whole scrapes over loopback: our server, one kept-alive raw client reading each response.
-            await using var server = new MetricsServer(MetricsAddress.Parse("127.0.0.1:0"), body.Write, () => true, NullLogger.Instance);
-            server.Start();
-            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.BoundPort));
-            var request = Encoding.ASCII.GetBytes("GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n");
-            var input = new byte[4 << 20];
-            async Task<int> ScrapeAsync()
-            {
-                await client.SendAsync(request, SocketFlags.None);
-                var filled = 0;
-                int headEnd = -1, length = -1;
-                while (true)
-                {
-                    var n = await client.ReceiveAsync(input.AsMemory(filled), SocketFlags.None);
-                    if (n == 0)
-                        throw new IOException("the server closed the connection");
-                    filled += n;
-                    if (headEnd < 0 && (headEnd = input.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) >= 0)
-                    {
-                        var head = Encoding.ASCII.GetString(input, 0, headEnd);
-                        if (!head.StartsWith("HTTP/1.1 200 ", StringComparison.Ordinal))
-                            throw new IOException($"unexpected answer: {head}");
-                        var at = head.IndexOf("Content-Length: ", StringComparison.Ordinal) + 16;
-                        var stop = head.IndexOf('\r', at);
-                        length = int.Parse(head.AsSpan(at, (stop < 0 ? head.Length : stop) - at), CultureInfo.InvariantCulture);
-                        headEnd += 4;
-                    }
-                    if (headEnd >= 0 && filled >= headEnd + length)
-                        return length;
-                }
-            }
-            for (var i = 0; i < 200; i++)
-                await ScrapeAsync();
-            var totalAllocated = GC.GetTotalAllocatedBytes(precise: true);
-            cpu = Process.GetCurrentProcess().TotalProcessorTime;
-            var times = new double[scrapes];
-            var total = Stopwatch.StartNew();
-            for (var i = 0; i < scrapes; i++)
-            {
-                var t = Stopwatch.GetTimestamp();
-                await ScrapeAsync();
-                times[i] = Stopwatch.GetElapsedTime(t).TotalMicroseconds;
-            }
-            total.Stop();
-            cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-            totalAllocated = GC.GetTotalAllocatedBytes(precise: true) - totalAllocated;
-            Array.Sort(times);
-            Emit(config, "http_scrape_p50_us", times[scrapes / 2], "us");
-            Emit(config, "http_scrape_p99_us", times[scrapes * 99 / 100], "us");
-            Emit(config, "http_scrape_cpu_us", cpuUsed.TotalMicroseconds / scrapes, "us");
-            Emit(config, "http_scrape_alloc", (double)totalAllocated / scrapes, "bytes");
+            var (p50, p99, cpuUs, alloc) = await HttpScrapesAsync(body.Write, scrapes);
+            Emit(config, "http_scrape_p50_us", p50, "us");
+            Emit(config, "http_scrape_p99_us", p99, "us");
+            Emit(config, "http_scrape_cpu_us", cpuUs, "us");
+            Emit(config, "http_scrape_alloc", alloc, "bytes");
         }
 
         // Histogram.Observe: one thread, and every core at once on one histogram (the CAS on the sum contended).
@@ -168,5 +121,63 @@ public static class ScrapeBench
         }, TaskCreationOptions.LongRunning)));
         Emit("histogram", $"observe_ns_{threads}_threads", contended.Elapsed.TotalNanoseconds / (observations / threads * threads), "ns (wall per observation)");
         return histogram.Count == observations + observations / threads * threads;
+    }
+
+    /// <summary>
+    /// Whole scrapes over loopback against <see cref="MetricsServer"/> serving <paramref name="write"/>, one
+    /// kept-alive raw client reading each response: p50 and p99 wall time, and CPU and bytes allocated per scrape
+    /// (server and client together, all of this process).
+    /// </summary>
+    public static async Task<(double P50Us, double P99Us, double CpuUs, double Allocated)> HttpScrapesAsync(Action<IBufferWriter<byte>> write, int scrapes)
+    {
+        // Whole scrapes over loopback: our server, one kept-alive raw client reading each response.
+        await using var server = new MetricsServer(MetricsAddress.Parse("127.0.0.1:0"), write, () => true, NullLogger.Instance);
+        server.Start();
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, server.BoundPort));
+        var request = Encoding.ASCII.GetBytes("GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n");
+        var input = new byte[4 << 20];
+        async Task<int> ScrapeAsync()
+        {
+            await client.SendAsync(request, SocketFlags.None);
+            var filled = 0;
+            int headEnd = -1, length = -1;
+            while (true)
+            {
+                var n = await client.ReceiveAsync(input.AsMemory(filled), SocketFlags.None);
+                if (n == 0)
+                    throw new IOException("the server closed the connection");
+                filled += n;
+                if (headEnd < 0 && (headEnd = input.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) >= 0)
+                {
+                    var head = Encoding.ASCII.GetString(input, 0, headEnd);
+                    if (!head.StartsWith("HTTP/1.1 200 ", StringComparison.Ordinal))
+                        throw new IOException($"unexpected answer: {head}");
+                    var at = head.IndexOf("Content-Length: ", StringComparison.Ordinal) + 16;
+                    var stop = head.IndexOf('\r', at);
+                    length = int.Parse(head.AsSpan(at, (stop < 0 ? head.Length : stop) - at), CultureInfo.InvariantCulture);
+                    headEnd += 4;
+                }
+                if (headEnd >= 0 && filled >= headEnd + length)
+                    return length;
+            }
+        }
+        for (var i = 0; i < 200; i++)
+            await ScrapeAsync();
+        var totalAllocated = GC.GetTotalAllocatedBytes(precise: true);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var times = new double[scrapes];
+        var total = Stopwatch.StartNew();
+        for (var i = 0; i < scrapes; i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            await ScrapeAsync();
+            times[i] = Stopwatch.GetElapsedTime(t).TotalMicroseconds;
+        }
+        total.Stop();
+        var cpuUsed = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        totalAllocated = GC.GetTotalAllocatedBytes(precise: true) - totalAllocated;
+        Array.Sort(times);
+        return (times[scrapes / 2], times[scrapes * 99 / 100], cpuUsed.TotalMicroseconds / scrapes, (double)totalAllocated / scrapes);
     }
 }

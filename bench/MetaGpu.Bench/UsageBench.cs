@@ -97,30 +97,40 @@ public static class UsageBench
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / refreshes;
             walls.Sort();
 
-            var metrics = new UsageMetrics(() => view, enforcer.Counters, new DaemonCounters());
-            var buffer = new ArrayBufferWriter<byte>(1 << 20);
-            for (var i = 0; i < 50; i++)
-            {
-                buffer.ResetWrittenCount();
-                metrics.Write(buffer);
-            }
             var renders = Math.Max(200, refreshes * 10);
-            var rcpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-            var allocated0 = GC.GetAllocatedBytesForCurrentThread();
-            for (var i = 0; i < renders; i++)
+            var (render, bytes, samples, allocated) = Render(view, enforcer, renders, newViewEach: true);
+
+            // The refresh above cannot attribute the sleepers (they hold no allocation mount), so this is the scrape
+            // at its largest: the same GPUs and containers, each container's 8 processes in it, with memory and SM.
+            var unallocated = view.Unallocated;
+            var attributed = view with
             {
-                buffer.ResetWrittenCount();
-                metrics.Write(buffer);
-            }
-            var allocated = (GC.GetAllocatedBytesForCurrentThread() - allocated0) / renders;
-            var render = (Process.GetCurrentProcess().TotalProcessorTime - rcpu0).TotalMicroseconds / renders;
-            var samples = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan).Split('\n').Count(l => l.Length > 0 && l[0] != '#');
+                Containers = [.. view.Containers.Select((c, i) => c with
+                {
+                    Processes = [.. Enumerable.Range(0, ProcessesPerGpu / ContainersPerGpu).Select(k => unallocated[(i * 8 + k) % unallocated.Count] with
+                    {
+                        GpuUuid = c.Gpus[0].Uuid, GpuIndex = c.Gpus[0].Index, SmPercent = (uint)(k * 3 % 100), AllocationKey = c.AllocationKey,
+                    })],
+                })],
+                Unallocated = [],
+            };
+            var full = Render(attributed, enforcer, renders, newViewEach: true);
+            var again = Render(attributed, enforcer, renders, newViewEach: false);
+            // Whole HTTP scrapes of those metrics, a new view before each (a refresh between every two scrapes).
+            var scrapeViews = Enumerable.Range(0, 64).Select(i => attributed with { Version = attributed.Version + i + 1 }).ToArray();
+            var served = 0;
+            var http = new UsageMetrics(() => scrapeViews[served++ % scrapeViews.Length], enforcer.Counters, new DaemonCounters());
+            var (p50, p99, httpCpu, httpAllocated) = await ScrapeBench.HttpScrapesAsync(http.Write, renders);
 
             Console.Out.WriteLine($"usage at {Gpus} GPUs x {ProcessesPerGpu} processes ({view.Containers.Count} containers with allocations, " +
                 $"{view.Containers.Sum(c => c.Processes.Count) + view.Unallocated.Count} GPU processes, pod-resources available: {view.PodResourcesAvailable})");
             Console.Out.WriteLine($"  refresh: {cpu:0.00} ms CPU each (NVML, /proc, List and our server's answer, build, enforcement), " +
                 $"wall p50 {walls[walls.Count / 2]:0.00} ms, p99 {walls[(int)(walls.Count * 0.99)]:0.00} ms over {refreshes}");
-            Console.Out.WriteLine($"  render /metrics from that view: {render:0} us CPU, {buffer.WrittenCount} bytes, {samples} samples, {allocated} bytes allocated");
+            Console.Out.WriteLine($"  render /metrics from that view (processes unattributed): {render:0} us CPU, {bytes} bytes, {samples} samples, {allocated} bytes allocated");
+            Console.Out.WriteLine($"  render with every process in a container (first scrape of a view): {full.Micros:0} us CPU, {full.Bytes} bytes, {full.Samples} samples, {full.Allocated} bytes allocated");
+            Console.Out.WriteLine($"  render with every process in a container (the same view again):    {again.Micros:0} us CPU, {again.Bytes} bytes, {again.Samples} samples, {again.Allocated} bytes allocated");
+            Console.Out.WriteLine($"  HTTP GET /metrics of that, a new view each time, over loopback: {httpCpu:0} us CPU per scrape (server and client), " +
+                $"p50 {p50:0} us, p99 {p99:0} us, {httpAllocated:0} bytes allocated");
             return view.Containers.Count == Gpus * ContainersPerGpu && view.PodResourcesAvailable;
         }
         finally
@@ -139,5 +149,36 @@ public static class UsageBench
             }
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    /// <summary>
+    /// CPU per render of <paramref name="view"/> (mean over <paramref name="renders"/> after 50 warm-ups), the body's
+    /// size and sample count, and bytes allocated per render. With <paramref name="newViewEach"/> every render sees a
+    /// new view (as after each refresh), so its label sets are made again.
+    /// </summary>
+    static (double Micros, int Bytes, int Samples, long Allocated) Render(WorkloadView view, MemoryEnforcer enforcer, int renders, bool newViewEach)
+    {
+        var current = view;
+        var metrics = new UsageMetrics(() => current, enforcer.Counters, new DaemonCounters());
+        var buffer = new ArrayBufferWriter<byte>(1 << 20);
+        var views = Enumerable.Range(0, renders + 50).Select(i => newViewEach ? view with { Version = view.Version + i + 1 } : view).ToArray();
+        for (var i = 0; i < 50; i++)
+        {
+            current = views[i];
+            buffer.ResetWrittenCount();
+            metrics.Write(buffer);
+        }
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var allocated0 = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < renders; i++)
+        {
+            current = views[50 + i];
+            buffer.ResetWrittenCount();
+            metrics.Write(buffer);
+        }
+        var allocated = (GC.GetAllocatedBytesForCurrentThread() - allocated0) / renders;
+        var micros = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds / renders;
+        var samples = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan).Split('\n').Count(l => l.Length > 0 && l[0] != '#');
+        return (micros, buffer.WrittenCount, samples, allocated);
     }
 }

@@ -64,6 +64,9 @@ public class HistogramTests
     public void An_le_label_of_the_caller_is_refused()
     {
         Assert.Throws<ArgumentException>(() => Render(new Histogram([1]), new Label("le", "x")));
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        Assert.Throws<ArgumentException>(() => new Histogram([1]).Write(new PrometheusTextWriter(buffer), "h", LabelSet.Of([new("a", "1"), new("le", "x")])));
+        Assert.Equal(0, buffer.WrittenCount);
     }
 
     [Fact]

@@ -190,4 +190,74 @@ public class PrometheusTextWriterTests
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(allocated < 200, $"one scrape of 600 samples allocated {allocated} bytes");
     }
+
+    /// <summary>Labels made ready once write exactly what the same labels write each time: escapes, UTF-8, replacement characters.</summary>
+    [Fact]
+    public void A_label_set_writes_the_same_bytes_as_the_labels_it_was_made_of()
+    {
+        var random = new Random(20261201);
+        string Value()
+        {
+            var chars = new char[random.Next(0, 40)];
+            for (var i = 0; i < chars.Length; i++)
+                chars[i] = random.Next(6) switch { 0 => '"', 1 => '\\', 2 => '\n', 3 => (char)random.Next(0xd800, 0xe000), 4 => (char)random.Next(0x80, 0x3000), _ => (char)random.Next(0x20, 0x7f) };
+            return new string(chars);
+        }
+        for (var round = 0; round < 500; round++)
+        {
+            var labels = Enumerable.Range(0, random.Next(0, 8)).Select(i => new Label($"l{i}", Value())).ToArray();
+            var set = LabelSet.Of(labels);
+            Assert.Equal(labels.Length, set.Count);
+            Assert.Equal(Render(w => w.Sample("m", labels, round * 0.5)), Render(w => w.Sample("m", set, round * 0.5)));
+        }
+    }
+
+    [Fact]
+    public void A_label_set_is_checked_when_it_is_made()
+    {
+        Assert.Throws<ArgumentException>(() => LabelSet.Of([new("a-b", "v")]));
+        Assert.Throws<ArgumentException>(() => LabelSet.Of([new("__name__", "v")]));
+        Assert.Throws<ArgumentException>(() => LabelSet.Of([new("a", "1"), new("a", "2")]));
+        Assert.Throws<ArgumentException>(() => LabelSet.Of([new("a", null!)]));
+        Assert.Same(LabelSet.Empty, LabelSet.Of([]));
+    }
+
+    /// <summary>The writer checks a family's name once, but any other name is still checked on its own sample.</summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("1abc")]
+    [InlineData("a b")]
+    [InlineData("a{b")]
+    public void Bad_metric_names_throw_with_a_label_set_too(string name)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var w = new PrometheusTextWriter(buffer);
+        w.Family("good", "h", MetricType.Gauge);
+        w.Sample("good", LabelSet.Empty, 1);
+        var written = buffer.WrittenCount;
+        Assert.Throws<ArgumentException>(() => w.Sample(name, LabelSet.Of([new("a", "b")]), 1));
+        Assert.Equal(written, buffer.WrittenCount);
+        w.Sample("good", LabelSet.Empty, 2);
+        Assert.EndsWith("good 1\ngood 2\n", Encoding.UTF8.GetString(buffer.WrittenSpan));
+    }
+
+    [Fact]
+    public void Writing_label_set_samples_into_a_reused_buffer_allocates_nothing()
+    {
+        var set = LabelSet.Of([new("uuid", "GPU-4b3c8b2e-5b6f-4f41-9f63-0123456789ab"), new("device_index", "3"), new("pid", "123456")]);
+        var buffer = new ArrayBufferWriter<byte>(1 << 20);
+        void Scrape()
+        {
+            buffer.ResetWrittenCount();
+            var w = new PrometheusTextWriter(buffer);
+            w.Family("metagpu_process_memory_usage", "Memory.", MetricType.Gauge);
+            for (var i = 0; i < 600; i++)
+                w.Sample("metagpu_process_memory_usage", set, i * 1.5);
+        }
+        Scrape();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Scrape();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 200, $"one scrape of 600 samples allocated {allocated} bytes");
+    }
 }

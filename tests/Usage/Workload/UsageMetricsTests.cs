@@ -61,4 +61,37 @@ public sealed class UsageMetricsTests
         Assert.Contains($"metagpu_plugin_rpc_duration_seconds_bucket{{resource=\"{Resource}\",method=\"Allocate\",le=\"0.005\"}} 1\n", text);
         Assert.Contains($"metagpu_plugin_rpc_duration_seconds_bucket{{resource=\"{Resource}\",method=\"Allocate\",le=\"0.0025\"}} 0\n", text);
     }
+
+    /// <summary>
+    /// Label sets are kept per view: a second scrape of the same view writes the same text, and a scrape after a
+    /// refresh shows the new view, never the labels of the last one.
+    /// </summary>
+    [Fact]
+    public void A_scrape_after_a_refresh_shows_the_new_view_not_the_kept_labels()
+    {
+        var s = new WorkloadScenario();
+        s.Run(101, Gpu0, 1 * GiB, s.A.Key);
+        var current = s.Build();
+        var metrics = new UsageMetrics(() => current, new EnforcementCounters(), new DaemonCounters());
+        string Scrape()
+        {
+            var buffer = new ArrayBufferWriter<byte>();
+            metrics.Write(buffer);
+            return Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+        var first = Scrape();
+        Assert.Equal(first, Scrape());
+        Assert.Contains("pid=\"101\"} 1024\n", first);
+
+        // The same pid now in B's container, a new pid in C's; A's process is gone.
+        var next = new WorkloadScenario();
+        next.Run(101, Gpu0, 2 * GiB, next.B.Key).Run(301, Gpu1, 3 * GiB, next.C.Key);
+        current = next.Build();
+        var second = Scrape();
+        Assert.DoesNotContain("pod=\"notebook-a\",container=\"main\",pid=\"101\"", second);
+        Assert.Contains("metagpu_process_memory_usage{uuid=\"" + Gpu0 + "\",device_index=\"0\",resource=\"" + Resource + "\",namespace=\"team-b\",pod=\"train-b\",container=\"worker\",pid=\"101\"} 2048\n", second);
+        Assert.Contains("pod=\"serve-c\",container=\"server\",pid=\"301\"} 3072\n", second);
+        var (exit, output) = Promtool.CheckMetrics(Encoding.UTF8.GetBytes(second));
+        Assert.True(exit == 0, $"promtool check metrics: {output}");
+    }
 }
