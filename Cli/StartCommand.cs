@@ -1,4 +1,5 @@
 using ConsoleAppFramework;
+using MetaGpu.Control;
 using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
@@ -22,6 +23,7 @@ public sealed class StartCommand
           METAGPU_SYSFS_ROOT  METAGPU_POLICY  METAGPU_SPANNING  METAGPU_DEVICE_LIST_STRATEGY  METAGPU_RESOURCE_NAME
           METAGPU_META_GPUS  METAGPU_IGNORE_XIDS  METAGPU_UNIGNORE_XIDS  METAGPU_IDLE_TIMEOUT  METAGPU_PROC_ROOT
           METAGPU_POD_RESOURCES_SOCKET  METAGPU_USAGE_INTERVAL  METAGPU_ENFORCEMENT  METAGPU_GRACE_PERIOD  METAGPU_METRICS_ADDRESS
+          METAGPU_MGCTL_PATH
         The config file is re-read when it changes; the effective configuration is logged at start and on each change.
         {StopSignals.Help}
 
@@ -53,6 +55,7 @@ public sealed class StartCommand
     /// <param name="enforcement">off|report|kill: what happens when an allocation uses more GPU memory than it was given [env METAGPU_ENFORCEMENT; default: report, or the config's memory.enforcement]</param>
     /// <param name="gracePeriod">in kill mode, how long an allocation may stay over its memory limit, e.g. 30s [env METAGPU_GRACE_PERIOD; default: 0s]</param>
     /// <param name="metricsAddress">where /metrics and /healthz are served: :PORT, IP:PORT, [IPv6]:PORT or off [env METAGPU_METRICS_ADDRESS; default: :9400]</param>
+    /// <param name="mgctlPath">where each container sees mgctl (mounted read-only), an absolute path, or off [env METAGPU_MGCTL_PATH; default: /usr/local/bin/mgctl]</param>
     /// <param name="logFormat">text|systemd|json, on standard error [env METAGPU_LOG_FORMAT; default: text]</param>
     [Command("start")]
     public int Run(
@@ -76,6 +79,7 @@ public sealed class StartCommand
         [HideDefaultValue] string? enforcement = null,
         [HideDefaultValue] string? gracePeriod = null,
         [HideDefaultValue] string? metricsAddress = null,
+        [HideDefaultValue] string? mgctlPath = null,
         [HideDefaultValue] string? logFormat = null) => CommandErrors.Guard(Info.Name, () =>
     {
         var format = LogSettings.Format(logFormat);
@@ -95,20 +99,41 @@ public sealed class StartCommand
             Interval = UsageInterval(Setting.Of(usageInterval, "--usage-interval", "METAGPU_USAGE_INTERVAL")),
             Metrics = Metrics(Setting.Of(metricsAddress, "--metrics-address", "METAGPU_METRICS_ADDRESS")),
         };
+        var control = new ControlOptions
+        {
+            ContainerBinary = MgctlPath(Setting.Of(mgctlPath, "--mgctl-path", "METAGPU_MGCTL_PATH")),
+            // Only the native binary is mgctl; under a .NET host (tests) there is nothing to install.
+            Executable = System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? null : Environment.ProcessPath,
+            ProcRoot = usage.ProcRoot,
+        };
 
         using var backend = GpuBackendSettings.Open(Info.Name, simulate, nvmlLibrary, sysfsRoot, out var exitCode);
         if (backend is null)
             return exitCode;
         using var logs = ConsoleLogs.Create(format);
         var counters = new DaemonCounters();
+        var additions = new ContainerAdditions();
         options = options with
         {
             Events = new PluginEvents { Registered = counters.Registered, CallFinished = counters.RpcFinished },
-            Companion = node => UsageDaemon.Start(node, usage, counters, logs),
+            Companion = node => DaemonCompanions.Start(node, usage, control, counters, additions, logs),
+            ContainerAdditions = additions,
         };
         using var signals = new StopSignals();
         return PluginDaemon.RunAsync(backend, options, logs, signals.Token).GetAwaiter().GetResult();
     });
+
+    private static string? MgctlPath(Setting setting) => setting.Value switch
+    {
+        null => MgctlInstall.DefaultContainerBinary,
+        "off" => null,
+        { Length: 0 } => throw setting.Invalid($"an empty path; give an absolute path in the container, e.g. {MgctlInstall.DefaultContainerBinary}, or off"),
+        var path when !path.StartsWith('/') || path.EndsWith('/') || path.Split('/').Any(p => p is "." or "..") =>
+            throw setting.Invalid($"'{path}' is not an absolute file path in the container, e.g. {MgctlInstall.DefaultContainerBinary}"),
+        var path when path == MgctlInstall.ContainerRunDirectory || path.StartsWith(MgctlInstall.ContainerRunDirectory + "/", StringComparison.Ordinal) =>
+            throw setting.Invalid($"'{path}' is inside {MgctlInstall.ContainerRunDirectory}, where the control socket's directory is mounted"),
+        var path => path,
+    };
 
     private static string NonEmptyPath(Setting setting, string fallback) => setting.Value switch
     {

@@ -13,7 +13,8 @@ namespace MetaGpu.DevicePlugin;
 /// kubelet's), so a restarted daemon answers the same way. Allocate also writes each container's allocation file
 /// (named by its IDs, so the same again) before it answers, and mounts it into the container.
 /// </summary>
-public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore state, AllocationFiles allocations, ILogger? log, CancellationToken stopping)
+public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore state, AllocationFiles allocations, ILogger? log, CancellationToken stopping,
+    ContainerAdditions? additions = null)
     : Proto.DevicePlugin.V1Beta1.DevicePlugin.DevicePluginBase
 {
     /// <summary>
@@ -252,6 +253,14 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var hostPath = allocations.PathOf(record.Key);
         response.Mounts.Add(new Mount { ContainerPath = AllocationContainerPaths.Documented, HostPath = hostPath, ReadOnly = true });
         response.Mounts.Add(new Mount { ContainerPath = AllocationContainerPaths.ForResource(ResourceName), HostPath = hostPath, ReadOnly = true });
+        if (additions is not null)
+        {
+            var extra = additions.Current;
+            foreach (var m in extra.Mounts)
+                response.Mounts.Add(new Mount { ContainerPath = m.ContainerPath, HostPath = m.HostPath, ReadOnly = true });
+            foreach (var (name, value) in extra.Environment)
+                response.Envs[name] = value;
+        }
         summaries.Add(new ContainerSummary(ids.Count, gpus, shares, maxMemoryMiB, record.Key));
         records.Add(record);
         return response;

@@ -37,6 +37,9 @@ public sealed record PluginDaemonOptions
 
     /// <summary>A connection to our sockets with no open call for this long is closed; infinite: never. A stream is never cut.</summary>
     public TimeSpan IdleConnectionTimeout { get; init; } = DefaultIdleConnectionTimeout;
+
+    /// <summary>What Allocate adds to every container (mgctl and its socket), published by the companion.</summary>
+    public ContainerAdditions? ContainerAdditions { get; init; }
 }
 
 /// <summary>
@@ -144,7 +147,7 @@ public static class PluginDaemon
         }
 
         var manager = new PluginManager(options.PluginDirectory, store, allocations, logs.CreateLogger("metagpu.kubelet"), options.KubeletPollInterval,
-            options.IdleConnectionTimeout, options.Events);
+            options.IdleConnectionTimeout, options.Events, options.ContainerAdditions);
         await manager.RunAsync(stop).ConfigureAwait(false);
         await stopAll.CancelAsync().ConfigureAwait(false);
         if (companion is not null)

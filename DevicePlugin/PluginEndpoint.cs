@@ -25,14 +25,14 @@ public sealed class PluginEndpoint : IAsyncDisposable
     private int _stopped;
 
     public PluginEndpoint(string resourceName, string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? idleConnectionTimeout = null,
-        PluginEvents? events = null)
+        PluginEvents? events = null, ContainerAdditions? additions = null)
     {
         ResourceName = resourceName;
         _state = state;
         _log = log;
         FileName = SocketNames.EndpointFileName(resourceName, pluginDirectory);
         SocketPath = Path.Combine(pluginDirectory, FileName);
-        Service = new MetaGpuDevicePlugin(resourceName, state, allocations, log, _stopping.Token);
+        Service = new MetaGpuDevicePlugin(resourceName, state, allocations, log, _stopping.Token, additions);
         Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
         // grpc.health.v1 beside the plugin service: what the DaemonSet's liveness probe (metagpu probe) asks.
         var serverOptions = new GrpcServerOptions { Logger = log };

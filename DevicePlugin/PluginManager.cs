@@ -12,7 +12,7 @@ namespace MetaGpu.DevicePlugin;
 /// ListAndWatch.
 /// </summary>
 public sealed class PluginManager(string pluginDirectory, NodeStateStore state, AllocationFiles allocations, ILogger? log, TimeSpan? pollInterval = null, TimeSpan? idleConnectionTimeout = null,
-    PluginEvents? events = null)
+    PluginEvents? events = null, ContainerAdditions? additions = null)
 {
     public const string KubeletSocketName = "kubelet.sock";
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
@@ -112,7 +112,7 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
             }
             try
             {
-                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, allocations, log, idleConnectionTimeout, events);
+                slot.Endpoint = new PluginEndpoint(slot.Name, pluginDirectory, state, allocations, log, idleConnectionTimeout, events, additions);
             }
             catch (PluginDirectoryException e)
             {

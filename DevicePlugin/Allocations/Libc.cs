@@ -47,5 +47,8 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Unlink(string path);
 
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint GetEuid();
+
     public static int LastError => Marshal.GetLastPInvokeError();
 }

@@ -99,6 +99,13 @@ public sealed class GrpcServer : IAsyncDisposable
         return this;
     }
 
+    /// <summary>
+    /// The process at the other end of the call's connection (<see cref="UnixPeer"/>); null when the server was not
+    /// asked to read it (<see cref="GrpcServerOptions.ReadPeerCredentials"/>), the kernel gave none, or the context is
+    /// not one of this server's.
+    /// </summary>
+    public static UnixPeer? UnixPeerOf(ServerCallContext context) => (context as ServerCall)?.UnixPeer;
+
     /// <summary>The longest path a Unix socket can be bound to: <c>sun_path</c> holds 108 bytes with the final NUL.</summary>
     public const int MaxUnixSocketPathBytes = 107;
 
@@ -202,15 +209,18 @@ public sealed class GrpcServer : IAsyncDisposable
             // ServerCallContext.Peer names the connection, not only the socket: a Unix peer has no address of its own,
             // and a service may need to tell calls on one connection from calls on another (the device plugin ties
             // the kubelet's ListAndWatch to the connection the kubelet registered on).
-            var peer = string.Create(CultureInfo.InvariantCulture, $"unix:{path}#{++accepted}");
+            // The peer's credentials are the kernel's record of who called connect(2), read before the first byte.
+            var peer = new ConnectionPeer(string.Create(CultureInfo.InvariantCulture, $"unix:{path}#{++accepted}"),
+                _options.ReadPeerCredentials ? UnixPeer.Read(socket) : null);
             var connection = Http2Connection.StartServer(socket, _connectionOptions, stream => Dispatch(stream, peer), _log);
             _connections.TryAdd(connection, 0);
             _ = connection.Completion.ContinueWith(static (completed, s) =>
             {
-                var (server, c) = ((GrpcServer, Http2Connection))s!;
+                var (server, c, p) = ((GrpcServer, Http2Connection, ConnectionPeer))s!;
                 server._connections.TryRemove(c, out _);
+                p.Unix?.Dispose();
                 IdleCompaction.NoteActivity();
-            }, (this, connection), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }, (this, connection, peer), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -238,13 +248,13 @@ public sealed class GrpcServer : IAsyncDisposable
         return true;
     }
 
-    private void Dispatch(Http2Stream stream, string peer)
+    private void Dispatch(Http2Stream stream, ConnectionPeer peer)
     {
         // Called on the connection's read loop: the call itself runs on the thread pool.
         ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer), (Server: this, Stream: stream, Peer: peer), preferLocal: true);
     }
 
-    private async Task HandleStreamAsync(Http2Stream stream, string peer)
+    private async Task HandleStreamAsync(Http2Stream stream, ConnectionPeer peer)
     {
         var headers = stream.Headers!;
         if (stream.HeaderListTooLarge)

@@ -57,6 +57,12 @@ public sealed class GrpcServerOptions
     /// </summary>
     public TimeSpan? IdleCompactionDelay { get; set; } = TimeSpan.FromSeconds(1.5);
 
+    /// <summary>
+    /// Read each connection's peer credentials at accept (<see cref="UnixPeer"/>: SO_PEERCRED, and SO_PEERPIDFD where
+    /// the kernel has it), for services that decide by who calls. Off by default: a pidfd is one more fd per connection.
+    /// </summary>
+    public bool ReadPeerCredentials { get; set; }
+
     public ILogger? Logger { get; set; }
 
     /// <summary>

@@ -14,7 +14,7 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
     private readonly Http2Stream _stream;
     private readonly GrpcServerOptions _options;
     private readonly string _method;
-    private readonly string _peer;
+    private readonly ConnectionPeer _peer;
     private readonly CancellationTokenSource? _deadlineCts;
     private readonly CancellationTokenSource? _linkedCts;
     private readonly DateTime _deadline = DateTime.MaxValue;
@@ -23,7 +23,7 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
     private bool _headersSent;
     private int _finished;
 
-    public ServerCall(Http2Stream stream, GrpcServerOptions options, string method, string peer)
+    public ServerCall(Http2Stream stream, GrpcServerOptions options, string method, ConnectionPeer peer)
     {
         _stream = stream;
         _options = options;
@@ -51,7 +51,8 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
 
     protected override string MethodCore => _method;
     protected override string HostCore => GrpcProtocol.Find(_stream.Headers, ":authority") ?? "";
-    protected override string PeerCore => _peer;
+    protected override string PeerCore => _peer.Name;
+    public UnixPeer? UnixPeer => _peer.Unix;
     protected override DateTime DeadlineCore => _deadline;
     protected override Metadata RequestHeadersCore => _requestHeaders ??= GrpcProtocol.ToMetadata(_stream.Headers);
     protected override CancellationToken CancellationTokenCore => _linkedCts?.Token ?? _stream.Aborted;

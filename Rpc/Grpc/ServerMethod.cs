@@ -7,7 +7,7 @@ namespace MetaGpu.Rpc.Grpc;
 
 internal interface IServerMethod
 {
-    Task HandleAsync(Http2Stream stream, GrpcServerOptions options, string peer);
+    Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer);
 }
 
 /// <summary>Runs one bound method for one call: reads the request message(s), calls the handler, writes the response and status.</summary>
@@ -20,7 +20,7 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
     public ServerStreamingServerMethod<TRequest, TResponse>? ServerStreaming { get; init; }
     public DuplexStreamingServerMethod<TRequest, TResponse>? Duplex { get; init; }
 
-    public async Task HandleAsync(Http2Stream stream, GrpcServerOptions options, string peer)
+    public async Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer)
     {
         var started = Stopwatch.GetTimestamp();
         using var call = new ServerCall(stream, options, method.FullName, peer);

@@ -43,7 +43,13 @@ public sealed partial class PidfdSignaller(string procRoot) : IProcessSignaller
 
     private volatile bool _noPidfd;
 
-    public KillOutcome Kill(int pid, ulong startTicks, out string detail)
+    public KillOutcome Kill(int pid, ulong startTicks, out string detail) => Signal(pid, startTicks, SigKill, out detail);
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> to <paramref name="pid"/> if it is still the process that started at
+    /// <paramref name="startTicks"/> (<see cref="KillOutcome.Killed"/> means delivered). Pids 0 and 1 never.
+    /// </summary>
+    public KillOutcome Signal(int pid, ulong startTicks, int signal, out string detail)
     {
         if (pid <= 1)
         {
@@ -69,8 +75,8 @@ public sealed partial class PidfdSignaller(string procRoot) : IProcessSignaller
                     var check = CheckStart(pid, startTicks, out detail);
                     if (check is not null)
                         return check.Value;
-                    if (Syscall(SysPidfdSendSignal, fd, SigKill, 0, 0) == 0)
-                        return Outcome(KillOutcome.Killed, "SIGKILL through a pidfd", out detail);
+                    if (Syscall(SysPidfdSendSignal, fd, signal, 0, 0) == 0)
+                        return Outcome(KillOutcome.Killed, $"{SignalName(signal)} through a pidfd", out detail);
                     var errno = Marshal.GetLastPInvokeError();
                     return Outcome(errno == Esrch ? KillOutcome.Gone : Classify(errno), $"pidfd_send_signal: {Marshal.GetPInvokeErrorMessage(errno)}", out detail);
                 }
@@ -83,8 +89,8 @@ public sealed partial class PidfdSignaller(string procRoot) : IProcessSignaller
         var before = CheckStart(pid, startTicks, out detail);
         if (before is not null)
             return before.Value;
-        if (KillSyscall(pid, SigKill) == 0)
-            return Outcome(KillOutcome.Killed, "SIGKILL with kill(2) (no pidfd on this kernel)", out detail);
+        if (KillSyscall(pid, signal) == 0)
+            return Outcome(KillOutcome.Killed, $"{SignalName(signal)} with kill(2) (no pidfd on this kernel)", out detail);
         var e = Marshal.GetLastPInvokeError();
         return Outcome(e == Esrch ? KillOutcome.Gone : Classify(e), $"kill: {Marshal.GetPInvokeErrorMessage(e)}", out detail);
     }
@@ -114,6 +120,15 @@ public sealed partial class PidfdSignaller(string procRoot) : IProcessSignaller
         detail = "";
         return null;
     }
+
+    /// <summary>SIGKILL, SIGTERM, SIGINT by name; others by number.</summary>
+    public static string SignalName(int signal) => signal switch
+    {
+        9 => "SIGKILL",
+        15 => "SIGTERM",
+        2 => "SIGINT",
+        _ => "signal " + signal.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     private static KillOutcome Classify(int errno) => errno == Eperm ? KillOutcome.Refused : KillOutcome.Failed;
 

@@ -19,6 +19,23 @@ public static class MountInfo
     /// </summary>
     public const int MaxBytes = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// The ID of the mount a process sees as its root (the last entry mounted at <c>/</c>: later mounts over it hide
+    /// earlier ones); null when none is. Mount IDs are unique on the node, and a new mount namespace gets new mounts
+    /// (new IDs), so two processes whose root mounts have one ID share one mount namespace's root.
+    /// </summary>
+    public static int? RootMountId(IReadOnlyList<MountInfoEntry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        int? id = null;
+        foreach (var e in entries)
+        {
+            if (e.MountPoint == "/")
+                id = e.MountId;
+        }
+        return id;
+    }
+
     public static IReadOnlyList<MountInfoEntry> Parse(string text)
     {
         var entries = new List<MountInfoEntry>();

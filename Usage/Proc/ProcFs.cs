@@ -70,6 +70,29 @@ public sealed class ProcFs
         return new ProcessIdentity(pid, started, keys, cgroup, CommandLineText(commandLine));
     }
 
+    /// <summary>The process's mount table; null when it is gone, unreadable or over <see cref="MountInfo.MaxBytes"/>.</summary>
+    public IReadOnlyList<MountInfoEntry>? MountTable(int pid) =>
+        pid > 0 && _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), "mountinfo"), MountInfo.MaxBytes, ProcFile.Overflow.Refuse) is { } text
+            ? MountInfo.Parse(text)
+            : null;
+
+    /// <summary>Our own mount table (always <c>/proc/self</c>: see <see cref="OwnMountInfo"/>); null when unreadable.</summary>
+    public IReadOnlyList<MountInfoEntry>? OwnMountTable() =>
+        _read(_ownMountInfo, MountInfo.MaxBytes, ProcFile.Overflow.Refuse) is { } text ? MountInfo.Parse(text) : null;
+
+    /// <summary>The process's pids, outermost pid namespace first (<see cref="ProcStatus"/>); null when gone or unreadable.</summary>
+    public int[]? NsPids(int pid) =>
+        pid > 0 && _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), "status"), ProcStatus.MaxBytes, ProcFile.Overflow.Refuse) is { } text
+        && ProcStatus.TryParseNsPids(text, out var pids)
+            ? pids
+            : null;
+
+    /// <summary>The process's command line as one printable line (see <see cref="CommandLineText"/>); empty when unreadable.</summary>
+    public string CommandLine(int pid) =>
+        pid > 0 && _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), "cmdline"), MaxCommandLineBytes, ProcFile.Overflow.Truncate) is { } text
+            ? CommandLineText(text)
+            : "";
+
     /// <summary>The process's start time (clock ticks after boot, field 22 of its stat); null when it is gone or unreadable.</summary>
     public ulong? StartTime(int pid) =>
         pid <= 0 ? null : ReadStartTime(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture)));

@@ -1,0 +1,97 @@
+using MetaGpu.Control.Identity;
+using MetaGpu.Control.Service;
+using MetaGpu.DevicePlugin;
+using MetaGpu.DevicePlugin.Allocations;
+using MetaGpu.Primitives;
+using MetaGpu.Rpc.Grpc;
+using MetaGpu.Usage.Enforcement;
+using MetaGpu.Usage.Proc;
+using MetaGpu.Usage.Workload;
+using Microsoft.Extensions.Logging;
+
+namespace MetaGpu.Control;
+
+/// <summary>What <c>metagpu start</c> was told about mgctl (flag <c>--mgctl-path</c>).</summary>
+public sealed record ControlOptions
+{
+    /// <summary>Where containers see mgctl; null: the binary is not mounted (the socket still is).</summary>
+    public string? ContainerBinary { get; init; } = MgctlInstall.DefaultContainerBinary;
+
+    /// <summary>The executable installed as mgctl: this process's own (null where it is not the native binary, e.g. under a test host).</summary>
+    public string? Executable { get; init; } = Environment.ProcessPath;
+
+    public string ProcRoot { get; init; } = "/proc";
+}
+
+/// <summary>
+/// The control side of the daemon: installs mgctl, serves the control API on <c>&lt;state&gt;/run/control.sock</c>
+/// (mode 0666: who may do what is the kernel's word about the caller, not file modes, and notebooks often run as a
+/// user other than root), and publishes what Allocate adds to each container: mgctl read-only at
+/// <see cref="ControlOptions.ContainerBinary"/>, the run directory read-only at /run/metagpu, and METAGPU_CTL_SOCKET.
+/// </summary>
+public sealed class ControlDaemon : IAsyncDisposable
+{
+    private readonly GrpcServer _server;
+
+    public string SocketPath { get; }
+
+    private ControlDaemon(GrpcServer server, string socketPath)
+    {
+        _server = server;
+        SocketPath = socketPath;
+    }
+
+    /// <summary>Starts serving; the caller disposes it. Throws with a message for the operator when the socket cannot be served.</summary>
+    public static ControlDaemon Start(PluginNode node, VersionedSnapshot<WorkloadView> view, ContainerAdditions additions, ControlOptions options, ILoggerFactory logs)
+    {
+        var log = logs.CreateLogger("metagpu.control");
+        var stateDir = node.Allocations.StateDirectory;
+        string? installed = null;
+        if (options.ContainerBinary is not null && options.Executable is { } executable)
+        {
+            try
+            {
+                installed = MgctlInstall.Install(stateDir, executable);
+            }
+            catch (IOException e)
+            {
+                log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
+            }
+        }
+        Directory.CreateDirectory(MgctlInstall.RunDirectory(stateDir));
+
+        var proc = new ProcFs(options.ProcRoot);
+        var resolver = new CallerResolver(proc, proc.LocateOwnStateDir(stateDir), OwnUid());
+        var answers = new ScopedAnswers(node.Allocations.TryRead, (pid, started) => proc.StartTime(pid) == started ? proc.NsPids(pid) : null);
+        var signaller = new PidfdSignaller(options.ProcRoot);
+        var service = new ControlService(view, resolver, answers, signaller.Signal, NodeName(), Program.Version, log);
+        var server = new GrpcServer(new GrpcServerOptions { Logger = log, ReadPeerCredentials = true }).AddService(V1.Control.BindService(service));
+        var socket = MgctlInstall.SocketPath(stateDir);
+        try
+        {
+            server.ListenUnix(socket);
+            if (Libc.Chmod(socket, 0b110_110_110) != 0)
+                throw new IOException($"cannot make {socket} connectable for every user (chmod 0666): {Errno.Describe(Libc.LastError)}");
+        }
+        catch
+        {
+            _ = server.DisposeAsync().AsTask();
+            throw;
+        }
+
+        var mounts = new List<ContainerMount> { new(MgctlInstall.ContainerRunDirectory, MgctlInstall.RunDirectory(stateDir)) };
+        if (installed is not null)
+            mounts.Insert(0, new ContainerMount(options.ContainerBinary!, installed));
+        additions.Publish(new ContainerAdditions.Snapshot(mounts, [new(MgctlInstall.SocketVariable, MgctlInstall.ContainerSocket)]));
+        log.LogInformation("control API on {Socket}; containers get {Mgctl} and {Socket2}", socket,
+            installed is null ? "no mgctl" : $"mgctl at {options.ContainerBinary}", MgctlInstall.ContainerSocket);
+        return new ControlDaemon(server, socket);
+    }
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync().ConfigureAwait(false);
+
+    /// <summary>NODE_NAME (the downward API's spec.nodeName in static.yaml), else the host name.</summary>
+    private static string NodeName() => Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } name ? name : Environment.MachineName;
+
+    private static uint OwnUid() => Libc.GetEuid();
+}
