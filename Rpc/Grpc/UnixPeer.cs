@@ -31,6 +31,12 @@ public sealed partial class UnixPeer : IDisposable
         AcceptedAt = acceptedAt;
     }
 
+    /// <summary>A peer without a pidfd, as an old kernel gives (tests of what is decided from credentials alone).</summary>
+    internal UnixPeer(int pid, uint uid, uint gid)
+        : this(pid, uid, gid, null, false, Environment.TickCount64)
+    {
+    }
+
     /// <summary>The peer's pid in our pid namespace; 0 when it is in a pid namespace we cannot see.</summary>
     public int Pid { get; }
 

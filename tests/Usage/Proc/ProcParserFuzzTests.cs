@@ -65,11 +65,25 @@ public sealed class ProcParserFuzzTests
     }
 
     [Fact]
+    public void StatusNeverThrowsAndGivesOnlyPositivePids()
+    {
+        Gen.OneOf(Text, Text.Select(t => "NSpid:" + t), Text.Select(t => "Name:\t" + t + "\nNSpid:\t" + t)).Sample(text =>
+        {
+            if (ProcStatus.TryParseNsPids(text, out var pids))
+                Assert.All(pids, p => Assert.True(p > 0));
+            else
+                Assert.Empty(pids);
+            Assert.True(pids.Length <= ProcStatus.MaxDepth);
+        }, iter: 3000);
+    }
+
+    [Fact]
     public void MutatedSamplesNeverThrow()
     {
         var samples = ProcSamples.Names("mountinfo").Select(n => ProcSamples.Read("mountinfo", n))
             .Concat(ProcSamples.Names("cgroup").Select(n => ProcSamples.Read("cgroup", n)))
             .Concat(ProcSamples.Names("stat").Select(n => ProcSamples.Read("stat", n)))
+            .Concat(ProcSamples.Names("status").Select(n => ProcSamples.Read("status", n)))
             .ToArray();
         Gen.Select(Gen.Int[0, samples.Length - 1], Gen.Int[0, 1 << 20], Gen.Int[0, 64], Gen.Char).Sample((which, at, cut, c) =>
         {
@@ -79,6 +93,7 @@ public sealed class ProcParserFuzzTests
             MountInfo.Parse(mutated);
             CgroupPath.Parse(mutated);
             ProcStat.TryParseStartTime(mutated, out _);
+            ProcStatus.TryParseNsPids(mutated, out _);
         }, iter: 3000);
     }
 
