@@ -59,6 +59,9 @@ public sealed partial class UnixPeer : IDisposable
     public static UnixPeer? Read(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
+        // Linux answers SO_PEERCRED on any socket: on TCP with pid 0 and uid -1, which must not pass for a peer.
+        if (socket.AddressFamily != AddressFamily.Unix)
+            return null;
         Span<byte> cred = stackalloc byte[12];
         int length;
         try

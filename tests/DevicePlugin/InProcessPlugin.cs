@@ -18,7 +18,8 @@ public sealed class InProcessPlugin : IAsyncDisposable
     private readonly Task _run;
     private readonly string? _ownStateDirectory;
 
-    public InProcessPlugin(string directory, int gpus = 2, SharingConfig? config = null, string? stateDirectory = null, ILogger? log = null)
+    public InProcessPlugin(string directory, int gpus = 2, SharingConfig? config = null, string? stateDirectory = null, ILogger? log = null,
+        ContainerAdditions? additions = null)
     {
         if (stateDirectory is null)
             stateDirectory = _ownStateDirectory = Directory.CreateTempSubdirectory("mg-state-").FullName;
@@ -29,7 +30,7 @@ public sealed class InProcessPlugin : IAsyncDisposable
         var plan = SharePlanBuilder.Build(config, inventory);
         var health = new GpuHealthSnapshot(1, inventory.Gpus.ToDictionary(g => g.Uuid, g => new GpuHealth(g.Uuid, true, null, DateTimeOffset.UtcNow), StringComparer.Ordinal));
         State = new NodeStateStore(new NodeState(1, config, inventory, plan, health));
-        Manager = new PluginManager(directory, State, Allocations, log, pollInterval: TimeSpan.FromMilliseconds(50));
+        Manager = new PluginManager(directory, State, Allocations, log, pollInterval: TimeSpan.FromMilliseconds(50), additions: additions);
         _run = Manager.RunAsync(_stop.Token);
     }
 

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
@@ -70,6 +71,33 @@ public sealed class AllocateWritesAllocationFilesTests : IAsyncLifetime
         Assert.Equal((simulated.Uuid, 1, 30, 100, 0.3, (simulated.MemoryTotalBytes >> 20) * 30 / 100),
             (gpu.Uuid, gpu.Index, gpu.MetaDevices, gpu.MetaGpus, gpu.Share, gpu.MemoryLimitMiB));
         Assert.Equal(response.Envs["METAGPU_DEVICE_UUIDS"], gpu.Uuid);
+    }
+
+    /// <summary>What the control side publishes (mgctl, its socket's directory, the socket's variable) reaches every container, from the next Allocate on.</summary>
+    [Fact]
+    public async Task EachContainerGetsWhatTheControlSidePublished()
+    {
+        var additions = new ContainerAdditions();
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = new InProcessPlugin(_dir, stateDirectory: _state, additions: additions);
+        var devices = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+        var client = kubelet.Plugin(Resource)!.Client;
+
+        var before = (await client.AllocateAsync(Request(Ids(devices, plugin.Uuids[0], 10)))).ContainerResponses[0];
+        Assert.Equal(2, before.Mounts.Count);
+        Assert.False(before.Envs.ContainsKey("METAGPU_CTL_SOCKET"));
+
+        additions.Publish(new ContainerAdditions.Snapshot(
+            [new ContainerMount("/usr/local/bin/mgctl", "/var/lib/metagpu/bin/mgctl"), new ContainerMount("/run/metagpu", "/var/lib/metagpu/run")],
+            [new("METAGPU_CTL_SOCKET", "/run/metagpu/control.sock")]));
+        var answer = await client.AllocateAsync(Request(Ids(devices, plugin.Uuids[0], 10), Ids(devices, plugin.Uuids[1], 20)));
+
+        Assert.All(answer.ContainerResponses, r =>
+        {
+            Assert.Equal([("/usr/local/bin/mgctl", "/var/lib/metagpu/bin/mgctl", true), ("/run/metagpu", "/var/lib/metagpu/run", true)],
+                r.Mounts.Skip(2).Select(m => (m.ContainerPath, m.HostPath, m.ReadOnly)));
+            Assert.Equal("/run/metagpu/control.sock", r.Envs["METAGPU_CTL_SOCKET"]);
+        });
     }
 
     [Fact]
