@@ -20,6 +20,7 @@ internal static class FuzzTargets
         ["mountinfo"] = () => new MountInfoTarget(),
         ["cgroup"] = () => new CgroupTarget(),
         ["stat"] = () => new StatTarget(),
+        ["status"] = () => new StatusTarget(),
     };
 
     public static IEnumerable<string> Names => All.Keys;
