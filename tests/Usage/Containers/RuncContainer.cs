@@ -121,6 +121,21 @@ public sealed class RuncContainer : IDisposable
     /// <summary>The text of <c>/proc/&lt;HostPid&gt;/<paramref name="file"/></c> (e.g. "mountinfo", "cgroup", "status").</summary>
     public string ReadProc(string file) => File.ReadAllText($"/proc/{HostPid}/{file}");
 
+    /// <summary>
+    /// Runs <paramref name="args"/> in the container (<c>runc exec</c>: its namespaces, cgroup, user and environment, as
+    /// <c>kubectl exec</c> does) to the end, at most a minute.
+    /// </summary>
+    public (int Code, string Stdout, string Stderr) Exec(params string[] args) => _host.RuncCommand(["exec", Id, .. args]);
+
+    /// <summary>Starts <paramref name="args"/> in the container (<c>runc exec</c>) and returns at once; the caller reads and ends it.</summary>
+    public System.Diagnostics.Process StartExec(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(_host.Runc) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var a in new[] { "--root", _host.StateRoot, "exec", Id }.Concat(args))
+            psi.ArgumentList.Add(a);
+        return System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException("runc exec did not start");
+    }
+
     /// <summary>Sends <paramref name="signal"/> to the first process (<c>runc kill</c>); a dead container is no error.</summary>
     public void Kill(string signal = "KILL") => _host.RuncCommand("kill", Id, signal);
 

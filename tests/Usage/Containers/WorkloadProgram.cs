@@ -39,6 +39,16 @@ public static class WorkloadProgram
     public static string[] Forge(string root, string text, string destination = "/etc/metagpu/allocation.json") =>
         [ContainerPath, "forge", root, text, destination];
 
+    /// <summary>As <see cref="Forge"/>, then runs <paramref name="command"/> inside the forged namespaces and prints "exec-exit: N".</summary>
+    public static string[] ForgeThen(string root, string text, string destination, params string[] command) =>
+        [ContainerPath, "forge", root, text, destination, "--", .. command];
+
+    /// <summary>
+    /// Runs <paramref name="command"/> and prints "run-exit: N" and "run-us: T" (its wall time, fork to exit, in µs)
+    /// after its output: for <c>runc exec</c>, to time a program inside the container.
+    /// </summary>
+    public static string[] Run(params string[] command) => [ContainerPath, "run", .. command];
+
     private static string Build()
     {
         var source = Path.Combine(PublishedBinary.RepositoryRoot, "tests", "Usage", "Containers", "workload.c");
