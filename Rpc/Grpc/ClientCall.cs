@@ -276,6 +276,9 @@ internal sealed class ClientCall<TRequest, TResponse>
     {
         _userRegistration.Dispose();
         _deadlineTimer?.Dispose();
+        // The last response buffer goes back to the budget: a channel lives for many calls (the pod-resources
+        // client's, for the daemon's life), and each kept buffer stayed charged to its connection.
+        _reader.Dispose();
     }
 
     public void Dispose()

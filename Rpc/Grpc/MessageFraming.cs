@@ -57,6 +57,11 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
     private byte[] _payload = [];
     private int _length;
     private Http2Stream? _chargedTo;
+    // The buffer is charged to the connection's and the process's memory budget until it is given back: at the end of
+    // the stream, after a failed read, or at Dispose (deferred to the end of a read in progress).
+    private readonly Lock _gate = new();
+    private bool _reading;
+    private bool _disposed;
 
     public override int PayloadLength => _length;
 
@@ -66,6 +71,37 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
 
     /// <summary>Reads the next message; false at the clean end of the stream. Status problems surface as RpcException.</summary>
     public async ValueTask<(bool Read, T Message)> ReadAsync<T>(Http2Stream stream, Marshaller<T> marshaller, int maxSize, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                throw new RpcException(new Status(StatusCode.Cancelled, "the call is complete"));
+            _reading = true;
+        }
+        var ended = false;
+        try
+        {
+            var result = await ReadNextAsync(stream, marshaller, maxSize, cancellationToken).ConfigureAwait(false);
+            ended = !result.Read;
+            return result;
+        }
+        catch
+        {
+            ended = true; // a stream that failed is read no more
+            throw;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _reading = false;
+                if (ended || _disposed)
+                    ReturnPayload();
+            }
+        }
+    }
+
+    private async ValueTask<(bool Read, T Message)> ReadNextAsync<T>(Http2Stream stream, Marshaller<T> marshaller, int maxSize, CancellationToken cancellationToken)
     {
         // The first byte may take hours (a stream idle between messages): no clock until it comes.
         if (await stream.ReadAsync(_prefix.AsMemory(0, 1), cancellationToken).ConfigureAwait(false) == 0)
@@ -148,5 +184,14 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
         _payload = [];
     }
 
-    public void Dispose() => ReturnPayload();
+    /// <summary>Gives the buffer back now, or at the end of the read in progress.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            if (!_reading)
+                ReturnPayload();
+        }
+    }
 }

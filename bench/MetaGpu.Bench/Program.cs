@@ -25,6 +25,7 @@ public sealed record BenchOptions
     public string? AttackBinary { get; init; }
     public int? Scrapes { get; init; }
     public int? UsageRefreshes { get; init; }
+    public int? ControlCalls { get; init; }
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -61,6 +62,9 @@ public static class Program
                                the workload view with the product's parts, and rendering /metrics from it
           --scrape [N]         only measure the /metrics scrape at 8 GPUs x 64 processes: rendering and a
                                whole HTTP scrape over loopback, N scrapes (default 5000); and Histogram.Observe
+          --control [N]        only measure control calls (what mgctl asks) against the control service with the
+                               kernel's credentials checked: Ping and ListContainers at 8 GPUs x 64 processes,
+                               concurrency 1 and 8, N calls each (default 5000)
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
           --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
 
@@ -94,6 +98,8 @@ public static class Program
 
         if (options.UsageRefreshes is { } refreshes)
             return await UsageBench.RunAsync(refreshes) ? 0 : 1;
+        if (options.ControlCalls is { } controlCalls)
+            return await ControlBench.RunAsync(controlCalls) ? 0 : 1;
         if (options.Scrapes is { } scrapes)
             return await ScrapeBench.RunAsync(scrapes) ? 0 : 1;
 
@@ -146,6 +152,7 @@ public static class Program
                 "--binary" => o with { Binary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--binary needs a path") },
                 "--attacks" => o with { AttackBinary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--attacks needs a path") },
                 "--usage" => o with { UsageRefreshes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 200 },
+                "--control" => o with { ControlCalls = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 5000 },
                 "--scrape" => o with { Scrapes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 5000 },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },

@@ -22,6 +22,26 @@ public sealed class UnixChannelTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2));
     }
 
+    /// <summary>
+    /// A long-lived channel (the pod-resources client: one List a second for the daemon's life) gives back what each
+    /// response took from its budget: thousands of 10 KB answers on one connection, and nothing stays charged.
+    /// </summary>
+    [Theory]
+    [InlineData(10_000)]
+    [InlineData(100)]
+    [InlineData(200_000)]
+    public async Task EveryResponseGivesBackItsMemory(int size)
+    {
+        await using var fx = new RawServiceFixture();
+        var budget = new MetaGpu.Rpc.Http2.MemoryBudget(64 * 1024 * 1024);
+        using var channel = new UnixChannel(fx.SocketPath, new UnixChannelOptions { MemoryBudget = budget });
+        var payload = new byte[size];
+        var calls = Math.Max(300, 20_000_000 / size); // far more than one connection may hold at once
+        for (var i = 0; i < calls; i++)
+            Assert.Equal(size, (await Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, payload)).Length);
+        Assert.Equal(0, budget.Current);
+    }
+
     [Fact]
     public async Task ExpiredDeadlineFailsWithoutWaiting()
     {
