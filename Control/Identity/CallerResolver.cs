@@ -15,6 +15,10 @@ namespace MetaGpu.Control.Identity;
 /// </summary>
 public sealed class CallerResolver(ProcFs proc, StateDirMount? state, uint ownUid)
 {
+    // Our root mount and pid 1's do not change while we run: read once, when a caller first needs them.
+    private readonly Lazy<int?> _ownRoot = new(() => proc.OwnMountTable() is { } m ? MountInfo.RootMountId(m) : null);
+    private readonly Lazy<int?> _initRoot = new(() => proc.MountTable(1) is { } m ? MountInfo.RootMountId(m) : null);
+
     /// <exception cref="CallerDeniedException">The caller may not use the control API.</exception>
     public Caller Resolve(UnixPeer? peer)
     {
@@ -39,8 +43,8 @@ public sealed class CallerResolver(ProcFs proc, StateDirMount? state, uint ownUi
         else
         {
             var root = MountInfo.RootMountId(mounts);
-            var own = proc.OwnMountTable() is { } ownMounts ? MountInfo.RootMountId(ownMounts) : null;
-            var init = proc.MountTable(1) is { } initMounts ? MountInfo.RootMountId(initMounts) : null;
+            var own = _ownRoot.Value;
+            var init = _initRoot.Value;
             if (root is not null && root == own && (peer.Uid == 0 || peer.Uid == ownUid))
                 caller = new Caller(CallerScope.Node, "the caller shares the daemon's mount namespace", pid, started, nsPids, [], peer);
             else if (root is not null && root == init && peer.Uid == 0)
