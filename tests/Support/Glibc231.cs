@@ -6,14 +6,14 @@ namespace MetaGpu.Tests.Support;
 
 /// <summary>
 /// A real glibc 2.31: Debian 11 (bullseye)'s libc6, fetched with apt-get once per test run and unpacked into a temp
-/// folder (removed when the run ends), so a test can run a program under its loader:
+/// folder (removed when the run ends, else by the next run), so a test can run a program under its loader:
 /// <c>ld-linux-x86-64.so.2 --library-path DIR PROGRAM ARGS</c>. Nothing is installed on the machine.
 /// <para>
-/// The Debian archive is the one the machine's apt sources name (<c>apt-get indextargets</c>), with bullseye in place
-/// of its own release; <c>METAGPU_TEST_DEBIAN_MIRROR</c> names another (e.g. an archive that still carries bullseye
-/// once it has left the mirrors). apt-get runs with a private configuration, state and cache (the machine's sources,
-/// preferences and package lists are neither read nor changed) and checks the release file's signature against
-/// Debian's archive keyring and the package's hash against the signed index.
+/// The Debian archive is the first of the machine's apt sources (<c>apt-get indextargets</c>) that serves bullseye
+/// with a release file signed by Debian's archive keyring; <c>METAGPU_TEST_DEBIAN_MIRROR</c> names another (e.g. an
+/// archive that still carries bullseye once it has left the mirrors). apt-get runs with a private configuration,
+/// state and cache (the machine's sources, preferences and package lists are neither read nor changed), checks that
+/// signature and the package's hash against the signed index.
 /// </para>
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -36,7 +36,7 @@ public static class Glibc231
             throw Unavailable("apt-get and dpkg-deb are not installed (this needs a Debian or Ubuntu machine)");
         if (!File.Exists(Keyring))
             throw Unavailable($"{Keyring} is missing: apt-get install debian-archive-keyring");
-        var mirror = Environment.GetEnvironmentVariable(MirrorVariable) is { Length: > 0 } named ? named : await MachineMirrorAsync();
+        IReadOnlyList<string> mirrors = Environment.GetEnvironmentVariable(MirrorVariable) is { Length: > 0 } named ? [named] : await MachineMirrorsAsync();
 
         // One folder per test run, named by its process: a run that ended without cleaning up (the test host is often
         // killed, not exited) leaves one that the next run removes.
@@ -49,7 +49,6 @@ public static class Glibc231
         foreach (var dir in new[] { "etc/apt.conf.d", "etc/preferences.d", "etc/sources.list.d", "etc/trusted.gpg.d", "state/lists/partial", "cache/archives/partial", "debs" })
             Directory.CreateDirectory(Path.Combine(work, dir));
         File.WriteAllText(Path.Combine(work, "status"), "");
-        File.WriteAllText(Path.Combine(work, "etc/sources.list"), $"deb [arch=amd64 signed-by={Keyring}] {mirror} {Suite} main\n");
         var config = Path.Combine(work, "apt.conf");
         File.WriteAllText(config, string.Join('\n',
             $"Dir::Etc \"{work}/etc/\";",
@@ -66,16 +65,35 @@ public static class Glibc231
             "Debug::NoLocking \"true\";",
             ""));
 
-        await AptAsync(config, work, "update", $"apt-get update of {mirror} {Suite}");
+        // The first archive that serves bullseye with a release file signed by Debian's keyring.
+        string? mirror = null;
+        var failures = new List<string>();
+        foreach (var candidate in mirrors)
+        {
+            File.WriteAllText(Path.Combine(work, "etc/sources.list"), $"deb [arch=amd64 signed-by={Keyring}] {candidate} {Suite} main\n");
+            var (updated, said) = await AptAsync(config, work, "update");
+            // apt-get update may end 0 with only a warning when a download failed: the index must be there.
+            if (updated == 0 && Directory.EnumerateFiles(Path.Combine(work, "state", "lists"), $"*_dists_{Suite}_main_binary-amd64_Packages*").Any())
+            {
+                mirror = candidate;
+                break;
+            }
+            failures.Add($"apt-get update of {candidate} {Suite} {(updated == 0 ? "fetched no package index" : $"failed ({updated})")}: {Tail(said)}");
+        }
+        if (mirror is null)
+            throw Unavailable(string.Join("; ", failures));
+
         var debs = Path.Combine(work, "debs");
-        await AptAsync(config, debs, "download libc6", $"apt-get download libc6 from {mirror} {Suite}");
+        var (downloaded, output) = await AptAsync(config, debs, "download libc6");
+        if (downloaded != 0)
+            throw Unavailable($"apt-get download libc6 from {mirror} {Suite} failed ({downloaded}): {Tail(output)}");
         var deb = Directory.GetFiles(debs, "libc6_2.31-*_amd64.deb").SingleOrDefault()
             ?? throw Unavailable($"apt-get download left no libc6_2.31-*_amd64.deb but: {string.Join(", ", Directory.GetFiles(debs).Select(Path.GetFileName))}");
 
         var root = Path.Combine(work, "root");
-        var (code, output) = await RunAsync("dpkg-deb", ["-x", deb, root], work, AptTimeout);
+        var (code, unpacked) = await RunAsync("dpkg-deb", ["-x", deb, root], work, AptTimeout);
         if (code != 0)
-            throw Unavailable($"dpkg-deb -x {Path.GetFileName(deb)} failed ({code}): {Tail(output)}");
+            throw Unavailable($"dpkg-deb -x {Path.GetFileName(deb)} failed ({code}): {Tail(unpacked)}");
 
         var lib = Path.Combine(root, "lib", "x86_64-linux-gnu");
         var glibc = new Glibc231Root(lib, Path.Combine(lib, "ld-linux-x86-64.so.2"), Path.GetFileName(deb));
@@ -86,23 +104,33 @@ public static class Glibc231
         return glibc;
     }
 
-    /// <summary>A Debian archive from the machine's apt sources: the first whose release file says "Label: Debian".</summary>
-    private static async Task<string> MachineMirrorAsync()
+    /// <summary>
+    /// The archives the machine's apt sources name: first those whose release file says "Label: Debian" (known once
+    /// apt-get update has run), then every other one (Debian's keyring decides which of them is Debian's).
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> MachineMirrorsAsync()
     {
-        var (code, output) = await RunAsync("apt-get", ["indextargets", "--format", "$(REPO_URI)", "Label: Debian", "Identifier: Packages"], Path.GetTempPath(), AptTimeout);
-        var uri = code == 0 ? output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() : null;
-        return uri ?? throw Unavailable($"the machine's apt sources name no Debian archive (apt-get indextargets found none with Label: Debian; run apt-get update first, or set {MirrorVariable})");
+        var debian = await IndexTargetsAsync("Label: Debian");
+        var any = await IndexTargetsAsync("--no-release-info");
+        var mirrors = debian.Concat(any).Distinct(StringComparer.Ordinal).ToList();
+        return mirrors.Count > 0 ? mirrors
+            : throw Unavailable($"the machine's apt sources name no archive (apt-get indextargets found none; set {MirrorVariable})");
     }
 
-    private static async Task AptAsync(string config, string directory, string arguments, string what)
+    private static async Task<IEnumerable<string>> IndexTargetsAsync(string filter)
     {
-        var (code, output) = await RunAsync("apt-get", ["-q", .. arguments.Split(' ')], directory, AptTimeout, ("APT_CONFIG", config));
-        if (code != 0)
-            throw Unavailable($"{what} failed ({code}): {Tail(output)}");
+        string[] args = filter.StartsWith("--", StringComparison.Ordinal)
+            ? ["indextargets", filter, "--format", "$(REPO_URI)", "Identifier: Packages"]
+            : ["indextargets", "--format", "$(REPO_URI)", filter, "Identifier: Packages"];
+        var (code, output) = await RunAsync("apt-get", args, Path.GetTempPath(), AptTimeout);
+        return code == 0 ? output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
     }
+
+    private static Task<(int Code, string Output)> AptAsync(string config, string directory, string arguments) =>
+        RunAsync("apt-get", ["-q", .. arguments.Split(' ')], directory, AptTimeout, ("APT_CONFIG", config));
 
     private static InvalidOperationException Unavailable(string why) =>
-        new($"cannot get glibc 2.31 (Debian {Suite}'s libc6) to run the binary under: {why}. This test needs apt-get and a " +
+        new($"cannot get glibc 2.31 (Debian {Suite}'s libc6) to run the binary under: {why.TrimEnd('.')}. This test needs apt-get and a " +
             $"reachable Debian archive (the machine's apt sources, or {MirrorVariable}=URL); CI has both. It fails rather " +
             "than skips: without it, nothing shows that the binary runs on glibc 2.31.");
 
