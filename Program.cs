@@ -1,6 +1,7 @@
 using ConsoleAppFramework;
 using System.Reflection;
 using MetaGpu.Cli;
+using MetaGpu.Control.Cli;
 
 namespace MetaGpu;
 
@@ -17,9 +18,13 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // mgctl first, before anything the daemon's commands set up: a call from a container should cost little
+        // more than the process's start. 'metagpu ctl' passes its arguments on untouched, options and all.
         var invokedAs = Path.GetFileNameWithoutExtension(Environment.GetCommandLineArgs()[0]);
         if (string.Equals(invokedAs, "mgctl", StringComparison.Ordinal))
-            return CtlCommand.NotBuilt();
+            return MgctlApp.RunProcess(args, "mgctl");
+        if (args.Length > 0 && args[0] == CtlCommand.Info.Name)
+            return MgctlApp.RunProcess(args[1..], "metagpu ctl");
 
         ConsoleApp.Version = $"metagpu {Version}"; // what "metagpu <command> --version" prints
         var app = ConsoleApp.Create();

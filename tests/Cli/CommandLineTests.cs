@@ -211,29 +211,4 @@ public sealed class CommandLineTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.StartsWith("{", r.Stdout);
     }
-
-    [Fact]
-    public async Task CtlAndMgctlAreNotBuiltYet()
-    {
-        var r = await ProductProcess.RunAsync(["ctl", "status"]);
-        Assert.Equal(3, r.ExitCode);
-        Assert.Contains("not built yet", r.Stderr);
-
-        var dir = Directory.CreateTempSubdirectory("mg-mgctl-").FullName;
-        try
-        {
-            var mgctl = Path.Combine(dir, "mgctl");
-            File.CreateSymbolicLink(mgctl, await ProductProcess.BinaryAsync());
-            var psi = new System.Diagnostics.ProcessStartInfo(mgctl) { RedirectStandardError = true, RedirectStandardOutput = true };
-            using var p = System.Diagnostics.Process.Start(psi)!;
-            var stderr = await p.StandardError.ReadToEndAsync();
-            await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.Equal(3, p.ExitCode);
-            Assert.Contains("not built yet", stderr);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
 }
