@@ -162,9 +162,10 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         Assert.True(RuncContainer.IsAlive(bPid));
 
         // A kills its own child by the pid it sees.
-        var (killed, killText, killErr) = podA.Exec(Mgctl, "kill", OwnPid(aChild).ToString(CultureInfo.InvariantCulture));
+        var childPid = OwnPid(aChild);
+        var (killed, killText, killErr) = podA.Exec(Mgctl, "kill", childPid.ToString(CultureInfo.InvariantCulture));
         Assert.True(killed == 0, $"mgctl kill: {killText} {killErr}");
-        podA.WaitForOutput($"exited: {OwnPid(aChild)} signal 15", Wait);
+        podA.WaitForOutput($"exited: {childPid} code 143", Wait); // SIGTERM, which the workload turns into 128 + 15
         Assert.True(RuncContainer.IsAlive(aParent));
         Assert.True(RuncContainer.IsAlive(bPid));
 
@@ -219,18 +220,17 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         var first = await watch.StandardOutput.ReadLineAsync().WaitAsync(Wait);
         Assert.Single(Pids(JsonDocument.Parse(first!).RootElement));
         using var extra = podA.StartExec(WorkloadProgram.ContainerPath, "sleep");
-        var until = DateTime.UtcNow + Wait;
-        int second;
-        while ((second = podA.HostPids().FirstOrDefault(p => p != podA.HostPid && File.Exists($"/proc/{p}/status") && OwnPid(p) != 1)) == 0 && DateTime.UtcNow < until)
-            await Task.Delay(50);
-        Assert.NotEqual(0, second);
+        // Its first line is its pid in the container; the watch's own mgctl is in the container too, so go by that.
+        var pidLine = await extra.StandardOutput.ReadLineAsync().WaitAsync(Wait);
+        var extraPid = int.Parse(pidLine!["pid: ".Length..], CultureInfo.InvariantCulture);
+        var second = podA.HostPids().Single(p => File.Exists($"/proc/{p}/status") && OwnPid(p) == extraPid);
         WriteWorld((podA.HostPid, 0, 1 * GiB), (second, 0, 2 * GiB));
         string? line;
         do
             line = await watch.StandardOutput.ReadLineAsync().WaitAsync(Wait);
         while (line is not null && Pids(JsonDocument.Parse(line).RootElement).Length != 2);
         Assert.NotNull(line);
-        Assert.Contains(OwnPid(second), Pids(JsonDocument.Parse(line).RootElement));
+        Assert.Contains(extraPid, Pids(JsonDocument.Parse(line).RootElement));
         watch.Kill();
 
         // The daemon restarts; the running container's mgctl finds the new socket in the same mounted directory.
