@@ -12,7 +12,7 @@ internal sealed partial class DescriptorStream(int fd) : Stream
     private const int EINTR = 4;
     private const int EAGAIN = 11;
 
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    [LibraryImport(TerminalSize.Libc, EntryPoint = "write", SetLastError = true)]
     private static unsafe partial nint SysWrite(int fd, byte* buffer, nuint count);
 
     public override unsafe void Write(ReadOnlySpan<byte> buffer)

@@ -12,8 +12,13 @@ namespace MetaGpu.Control.Cli;
 /// </summary>
 public static class MgctlApp
 {
-    /// <summary>The product version, e.g. 0.1.0 (the assembly's informational version without the commit).</summary>
-    public static string ClientVersion { get; } =
+    private static string? s_clientVersion;
+
+    /// <summary>
+    /// The product version, e.g. 0.1.0 (the assembly's informational version without the commit). Read when first
+    /// needed: reflection over attributes is not free in a native binary, and JSON output does not need it.
+    /// </summary>
+    public static string ClientVersion => s_clientVersion ??=
         typeof(MgctlApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     /// <summary>
@@ -69,7 +74,6 @@ public static class MgctlApp
         }
         socket ??= MgctlCommand.DefaultSocket;
 
-        var clientVersion = env.ClientVersion ?? ClientVersion;
         var styler = new Styler(env.UseColour);
         using var daemon = new DaemonClient(socket, command.Timeout, env.Interrupt);
         try
@@ -83,17 +87,17 @@ public static class MgctlApp
                     var view = new DevicesView(await info.ConfigureAwait(false), await devices.ConfigureAwait(false));
                     stdout.Write(command.Output == OutputFormat.Json
                         ? MgctlJson.Devices(view, indented: true) + "\n"
-                        : DevicesTable.Render(view, command.Output == OutputFormat.Wide, env, clientVersion, styler));
+                        : DevicesTable.Render(view, command.Output == OutputFormat.Wide, env, ClientVersionOf(env), styler));
                     return MgctlExitCodes.Ok;
                 }
                 case MgctlVerb.GetProcesses when command.Watch:
-                    return await new ProcessWatch(daemon, command, stdout, stderr, env, program, clientVersion, styler).RunAsync().ConfigureAwait(false);
+                    return await new ProcessWatch(daemon, command, stdout, stderr, env, program, ClientVersionOf(env), styler).RunAsync().ConfigureAwait(false);
                 case MgctlVerb.GetProcesses:
                 {
                     var view = await Processes(daemon).ConfigureAwait(false);
                     stdout.Write(command.Output == OutputFormat.Json
                         ? MgctlJson.Processes(view, indented: true) + "\n"
-                        : ProcessesTable.Render(view, command.Output == OutputFormat.Wide, env, clientVersion, styler));
+                        : ProcessesTable.Render(view, command.Output == OutputFormat.Wide, env, ClientVersionOf(env), styler));
                     return MgctlExitCodes.Ok;
                 }
                 case MgctlVerb.Kill:
@@ -108,8 +112,8 @@ public static class MgctlApp
                 {
                     var info = await daemon.InfoAsync().ConfigureAwait(false);
                     stdout.Write(command.Output == OutputFormat.Json
-                        ? MgctlJson.Info(info, clientVersion, indented: true) + "\n"
-                        : InfoText.Render(info, clientVersion, command.Output == OutputFormat.Wide, env.Time.GetUtcNow()));
+                        ? MgctlJson.Info(info, ClientVersionOf(env), indented: true) + "\n"
+                        : InfoText.Render(info, ClientVersionOf(env), command.Output == OutputFormat.Wide, env.Time.GetUtcNow()));
                     return MgctlExitCodes.Ok;
                 }
                 case MgctlVerb.Ping:
@@ -123,7 +127,7 @@ public static class MgctlApp
                     return MgctlExitCodes.Ok;
                 }
                 case MgctlVerb.Version:
-                    return await Version(daemon, command, stdout, clientVersion).ConfigureAwait(false);
+                    return await Version(daemon, command, stdout, ClientVersionOf(env)).ConfigureAwait(false);
                 default:
                     stdout.Write(MgctlHelp.Full(HelpTopic.Overview, program));
                     return MgctlExitCodes.Ok;
@@ -140,6 +144,8 @@ public static class MgctlApp
             return MgctlExitCodes.Interrupted;
         }
     }
+
+    private static string ClientVersionOf(MgctlEnvironment env) => env.ClientVersion ?? ClientVersion;
 
     /// <summary>The three answers a processes view needs, asked at once over the one connection.</summary>
     internal static async Task<ProcessesView> Processes(DaemonClient daemon)

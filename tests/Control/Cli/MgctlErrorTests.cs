@@ -116,6 +116,23 @@ public sealed partial class MgctlErrorTests
     }
 
     [Fact]
+    public async Task CtrlCDuringACallExits130Quietly()
+    {
+        await using var daemon = new StandInDaemon();
+        daemon.Control.Hang = true;
+        using var interrupt = new CancellationTokenSource();
+        var run = MgctlRun.RunAsync(MgctlRun.Env(daemon.SocketPath, interrupt.Token), "get", "processes", "--timeout", "1m");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (daemon.Control.Calls.IsEmpty && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        interrupt.Cancel();
+        var r = await run;
+        Assert.Equal(130, r.ExitCode);
+        Assert.Equal("", r.Stderr);
+        Assert.Equal("", r.Stdout);
+    }
+
+    [Fact]
     public async Task ControlCharactersInTheDaemonsMessageAreNotPrinted()
     {
         await using var daemon = new StandInDaemon();
