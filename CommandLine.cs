@@ -14,13 +14,12 @@ public static class CommandLine
     /// <summary>The overview's closing lines, after the list of commands.</summary>
     private static readonly string OverviewNotes = $"""
         Run 'metagpu <command> --help' for a command's options, environment variables and exit codes.
-        Invoked as mgctl, the binary is 'metagpu ctl'.
+        Invoked as mgctl, the binary is 'metagpu ctl' (its own exit codes: 'mgctl help').
 
         {ExitCodes.Help(
             (ExitCodes.Ok, "done"),
             (ExitCodes.Failure, "failed (the message says why)"),
             (ExitCodes.Usage, "usage: unknown command or option, stray argument, invalid value"),
-            (ExitCodes.NotBuilt, "not built yet in this version"),
             (ExitCodes.NoNvml, "no NVML library"))}
         """;
 

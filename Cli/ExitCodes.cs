@@ -11,9 +11,6 @@ public static class ExitCodes
     /// <summary>The command line or a METAGPU_* variable is wrong: nothing was started.</summary>
     public const int Usage = 2;
 
-    /// <summary>A command this version does not have yet (<c>ctl</c>, <c>mgctl</c>).</summary>
-    public const int NotBuilt = 3;
-
     /// <summary>No NVML library could be loaded, or the file given is not NVML.</summary>
     public const int NoNvml = 4;
 

@@ -375,10 +375,15 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
 
         var key = MetaGpu.DevicePlugin.Allocations.AllocationKey.For(Resource, ids);
         var hostPath = Path.Combine(StateDir, "allocations", key + ".json");
+        // The allocation file twice, then mgctl (the daemon's own binary, installed in the state directory) and the
+        // control socket's directory.
         Assert.Equal(
-            [("/etc/metagpu/allocation.json", hostPath, true), ("/etc/metagpu/resources/cnvrg.io_metagpu.json", hostPath, true)],
+            [("/etc/metagpu/allocation.json", hostPath, true), ("/etc/metagpu/resources/cnvrg.io_metagpu.json", hostPath, true),
+             ("/usr/local/bin/mgctl", Path.Combine(StateDir, "bin", "mgctl"), true), ("/run/metagpu", Path.Combine(StateDir, "run"), true)],
             response.Mounts.Select(m => (m.ContainerPath, m.HostPath, m.ReadOnly)));
         Assert.Equal("/etc/metagpu/allocation.json", response.Envs["METAGPU_ALLOCATION"]);
+        Assert.Equal("/run/metagpu/control.sock", response.Envs["METAGPU_CTL_SOCKET"]);
+        Assert.Equal(File.ReadAllBytes(_binary), File.ReadAllBytes(Path.Combine(StateDir, "bin", "mgctl")));
 
         // The documented file: 30 of GPU 0's 100 meta-devices, 30 % of its 40 GiB.
         const string uuid = "GPU-00000000-aaaa-bbbb-cccc-000000000000";
