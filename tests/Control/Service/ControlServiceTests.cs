@@ -105,6 +105,10 @@ public sealed class ControlServiceTests : IAsyncDisposable
         using var sleeper = System.Diagnostics.Process.Start(new ProcessStartInfo("sleep", "600") { UseShellExecute = false })!;
         try
         {
+            // Until the child has exec'd, its /proc shows the forking parent.
+            var until = DateTime.UtcNow.AddSeconds(20);
+            while (!new ProcFs("/proc").CommandLine(sleeper.Id).StartsWith("sleep", StringComparison.Ordinal) && DateTime.UtcNow < until)
+                await Task.Delay(10);
             var gpu = new GpuUsage(0, "GPU-0", "NVIDIA A16", 16UL << 30, 1UL << 30, 15UL << 30, 10, []);
             _view.Publish(new WorkloadView(0, DateTimeOffset.UtcNow, [gpu], [], [Process(sleeper.Id, "GPU-0")], true));
             var client = Client(_socket, out var channel);
