@@ -72,7 +72,7 @@ public static class MgctlApp
                 return UsageError(stderr, program, $"{MgctlEnvironment.SocketVariableName}: {problem}", parse.Topic);
             socket = env.SocketVariable;
         }
-        socket ??= MgctlCommand.DefaultSocket;
+        socket ??= env.DefaultSocket;
 
         var styler = new Styler(env.UseColour);
         using var daemon = new DaemonClient(socket, command.Timeout, env.Interrupt);

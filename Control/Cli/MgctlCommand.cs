@@ -7,7 +7,7 @@ public sealed record MgctlCommand
 
     public OutputFormat Output { get; init; } = OutputFormat.Table;
 
-    /// <summary><c>--socket</c>, else null (then <c>METAGPU_CTL_SOCKET</c>, else <see cref="DefaultSocket"/>).</summary>
+    /// <summary><c>--socket</c>, else null (then <c>METAGPU_CTL_SOCKET</c>, else <see cref="MgctlEnvironment.DefaultSocket"/>).</summary>
     public string? Socket { get; init; }
 
     /// <summary>How long each unary call (and each connection attempt) may take.</summary>
@@ -25,6 +25,9 @@ public sealed record MgctlCommand
     public HelpTopic Topic { get; init; } = HelpTopic.Overview;
 
     public const string DefaultSocket = "/run/metagpu/control.sock";
+
+    /// <summary>The socket in the daemon's default state directory (<c>/var/lib/metagpu/run/control.sock</c>).</summary>
+    public const string NodeSocket = "/var/lib/metagpu/run/control.sock";
 
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
 }

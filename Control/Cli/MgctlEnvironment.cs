@@ -21,6 +21,20 @@ public sealed record MgctlEnvironment
     /// <summary><c>METAGPU_CTL_SOCKET</c>: the socket when <c>--socket</c> is not given.</summary>
     public string? SocketVariable { get; init; }
 
+    /// <summary>Where Allocate puts the socket in a container (<c>/run/metagpu/control.sock</c>).</summary>
+    public string ContainerSocket { get; init; } = MgctlCommand.DefaultSocket;
+
+    /// <summary>Where the daemon serves it on the node, in its default state directory; also its path in the MetaGPU pod.</summary>
+    public string NodeSocket { get; init; } = MgctlCommand.NodeSocket;
+
+    /// <summary>
+    /// The socket when neither <c>--socket</c> nor <c>METAGPU_CTL_SOCKET</c> names one: the container's; but where
+    /// there is no <c>/run/metagpu</c> at all and the node's state directory has a socket (root on the node,
+    /// <c>kubectl exec</c> into the MetaGPU pod), that one.
+    /// </summary>
+    public string DefaultSocket =>
+        File.Exists(ContainerSocket) || Directory.Exists(Path.GetDirectoryName(ContainerSocket)) || !File.Exists(NodeSocket) ? ContainerSocket : NodeSocket;
+
     /// <summary>Cancelled by Ctrl-C (SIGINT) or SIGTERM: a watch ends with exit 0, a one-shot call with 130.</summary>
     public CancellationToken Interrupt { get; init; }
 

@@ -22,6 +22,37 @@ public sealed partial class MgctlErrorTests
         Assert.Equal($"mgctl: no MetaGPU socket at {socket}: is this a pod with a MetaGPU resource limit (cnvrg.io/metagpu by default)?\n", r.Stderr);
     }
 
+    /// <summary>
+    /// Without --socket or METAGPU_CTL_SOCKET, and with no /run/metagpu at all (root on the node, or kubectl exec into
+    /// the MetaGPU pod, where the state directory is mounted at its own path), mgctl asks the node's socket.
+    /// </summary>
+    [Fact]
+    public async Task OnTheNodeTheStateDirectorysSocketIsTheDefault()
+    {
+        await using var daemon = new StandInDaemon();
+        daemon.Control.InfoReply = Scenarios.Info(Scenarios.NodeScope);
+        var none = Path.Combine(TempPath("none"), "control.sock");
+        var onNode = MgctlRun.Env(null) with { ContainerSocket = none, NodeSocket = daemon.SocketPath };
+
+        var r = await MgctlRun.RunAsync(onNode, "ping");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains(daemon.SocketPath, r.Stdout, StringComparison.Ordinal);
+
+        // In a container (its /run/metagpu is there), the container's socket stays the one asked, even when it is missing.
+        var dir = Directory.CreateTempSubdirectory("mg-ctl-run-").FullName;
+        try
+        {
+            var inContainer = onNode with { ContainerSocket = Path.Combine(dir, "control.sock") };
+            var c = await MgctlRun.RunAsync(inContainer, "ping");
+            Assert.Equal(3, c.ExitCode);
+            Assert.Contains(Path.Combine(dir, "control.sock"), c.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task NoSocketInItsDirectoryMeansTheDaemonIsDown()
     {
