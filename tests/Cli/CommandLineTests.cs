@@ -56,6 +56,7 @@ public sealed class CommandLineTests
             "--metrics-address", "default: :9400", "METAGPU_METRICS_ADDRESS", "--enforcement", "off|report|kill", "METAGPU_ENFORCEMENT",
             "--usage-interval", "default: 1s", "--pod-resources-socket", "default: /var/lib/kubelet/pod-resources/kubelet.sock", "--proc-root",
             "--log-format", "text|systemd|json", "METAGPU_LOG_FORMAT", "SIGHUP", "  2   ", "  4   ",
+            "--mgctl-path", "default: /usr/local/bin/mgctl", "METAGPU_MGCTL_PATH",
         })
         {
             Assert.Contains(expected, r.Stdout);
@@ -114,6 +115,10 @@ public sealed class CommandLineTests
     [InlineData("--grace-period", "-1s", "--grace-period")]
     [InlineData("--metrics-address", "9400", "--metrics-address")]
     [InlineData("--metrics-address", "[::1]:99999", "--metrics-address")]
+    [InlineData("--mgctl-path", "bin/mgctl", "--mgctl-path")]
+    [InlineData("--mgctl-path", "/usr/local/bin/", "--mgctl-path")]
+    [InlineData("--mgctl-path", "/usr/../etc/mgctl", "--mgctl-path")]
+    [InlineData("--mgctl-path", "/run/metagpu/mgctl", "--mgctl-path")]
     public async Task AnInvalidFlagValueIsExit2NamingTheFlag(string flag, string value, string named)
     {
         var dir = Directory.CreateTempSubdirectory("mg-flag-").FullName;

@@ -163,6 +163,51 @@ public sealed class ControlServiceTests : IAsyncDisposable
         }
     }
 
+    /// <summary>A peer that opens watch after watch gets RESOURCE_EXHAUSTED past the cap, and a closed watch makes room again.</summary>
+    [Fact]
+    public async Task WatchesAreCappedAndAClosedOneMakesRoom()
+    {
+        var client = Client(_socket, out var channel);
+        using (channel)
+        {
+            var open = new List<AsyncServerStreamingCall<ListContainersResponse>>();
+            try
+            {
+                for (var i = 0; i < ControlService.MaxWatches; i++)
+                {
+                    var watch = client.WatchContainers(new ListContainersRequest());
+                    open.Add(watch);
+                    Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
+                }
+                using var refused = client.WatchContainers(new ListContainersRequest());
+                var e = await Assert.ThrowsAsync<RpcException>(() => refused.ResponseStream.MoveNext(CancellationToken.None));
+                Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+
+                open[0].Dispose();
+                open.RemoveAt(0);
+                var until = DateTime.UtcNow.AddSeconds(20);
+                while (true)
+                {
+                    using var again = client.WatchContainers(new ListContainersRequest());
+                    try
+                    {
+                        Assert.True(await again.ResponseStream.MoveNext(CancellationToken.None));
+                        break;
+                    }
+                    catch (RpcException r) when (r.StatusCode == StatusCode.ResourceExhausted && DateTime.UtcNow < until)
+                    {
+                        await Task.Delay(50); // the cancelled watch's handler is still ending
+                    }
+                }
+            }
+            finally
+            {
+                foreach (var w in open)
+                    w.Dispose();
+            }
+        }
+    }
+
     private static GpuProcessUsage Process(int pid, string gpu) =>
         new(pid, gpu, 0, new ProcFs("/proc").CommandLine(pid), 512UL << 20, 5, null, null, new ProcFs("/proc").StartTime(pid) ?? 1, null, true);
 
