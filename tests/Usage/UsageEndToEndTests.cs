@@ -43,21 +43,7 @@ public sealed partial class UsageEndToEndTests(FakeNvml fake, ITestOutputHelper 
 
     private string World => Path.Combine(Dir, "nvml-world.txt");
 
-    /// <summary>Two 16 GiB GPUs and the given processes; written beside and renamed over, so the fake never reads half a file.</summary>
-    private void WriteWorld(params (int Pid, int Gpu, ulong Memory)[] processes)
-    {
-        var lines = new List<string> { "driver 550.54.15", "cuda 12040" };
-        for (var i = 0; i < Uuids.Length; i++)
-        {
-            lines.Add($"gpu index={i} uuid={Uuids[i]} name=\"NVIDIA Fake\" mem_total={16 * GiB} mem_used={processes.Where(p => p.Gpu == i).Aggregate(0UL, (s, p) => s + p.Memory)} " +
-                $"pci=00000000:{0x10 + i:x2}:00.0 minor={i} events=0xb");
-        }
-        foreach (var (pid, gpu, memory) in processes)
-            lines.Add($"process gpu={gpu} pid={pid} mem={memory} kind=compute");
-        var temp = World + ".new";
-        File.WriteAllText(temp, string.Join('\n', lines) + "\n");
-        File.Move(temp, World, overwrite: true);
-    }
+    private void WriteWorld(params (int Pid, int Gpu, ulong Memory)[] processes) => FakeNvmlWorld.Write(World, Uuids, processes);
 
     [Fact]
     public async Task PodsAreAttributedALookAlikeIsNotAndAnAllocationOverItsLimitLosesItsLargestProcessAlone()

@@ -5,6 +5,7 @@ using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using MetaGpu.Tests.Cli;
 using MetaGpu.Tests.DevicePlugin;
 using MetaGpu.Tests.Nvml;
+using MetaGpu.Tests.Support;
 using MetaGpu.Tests.Usage.Containers;
 using MetaGpu.Tests.Usage.PodResources;
 using Xunit.Abstractions;
@@ -42,19 +43,7 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         return Task.CompletedTask;
     }
 
-    private void WriteWorld(params (int Pid, int Gpu, ulong Memory)[] processes)
-    {
-        var lines = new List<string> { "driver 550.54.15", "cuda 12040" };
-        for (var i = 0; i < Uuids.Length; i++)
-        {
-            lines.Add($"gpu index={i} uuid={Uuids[i]} name=\"NVIDIA Fake\" mem_total={16 * GiB} mem_used={processes.Where(p => p.Gpu == i).Aggregate(0UL, (s, p) => s + p.Memory)} " +
-                $"pci=00000000:{0x10 + i:x2}:00.0 minor={i} events=0xb");
-        }
-        foreach (var (pid, gpu, memory) in processes)
-            lines.Add($"process gpu={gpu} pid={pid} mem={memory} kind=compute");
-        File.WriteAllText(World + ".new", string.Join('\n', lines) + "\n");
-        File.Move(World + ".new", World, overwrite: true);
-    }
+    private void WriteWorld(params (int Pid, int Gpu, ulong Memory)[] processes) => FakeNvmlWorld.Write(World, Uuids, processes);
 
     private PluginProcess StartDaemon() => PluginProcess.Start(_binary,
         ["--kubelet-dir", Dir, "--state-dir", StateDir, "--pod-resources-socket", PodResources, "--usage-interval", "250ms", "--metrics-address", "127.0.0.1:0"],
