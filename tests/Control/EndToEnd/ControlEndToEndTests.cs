@@ -137,6 +137,11 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         Assert.Equal(1, gpu0.GetProperty("others_processes").GetInt32());
         Assert.Equal(3 * GiB, gpu0.GetProperty("others_memory_used_bytes").GetUInt64());
 
+        // A notebook's user is rarely root: the socket is 0666 and the scope comes from the mounts, not the uid.
+        var (asUser, userJson, userErr) = podA.ExecAs(1000, 1000, Mgctl, "get", "processes", "-o", "json");
+        Assert.True(asUser == 0, userErr);
+        Assert.Equal(Pids(seenByA), Pids(JsonDocument.Parse(userJson).RootElement));
+
         // The table a person reads, from inside A.
         var (tableCode, table, _) = podA.Exec(Mgctl, "get", "processes");
         Assert.Equal(0, tableCode);

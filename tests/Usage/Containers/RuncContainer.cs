@@ -127,6 +127,10 @@ public sealed class RuncContainer : IDisposable
     /// </summary>
     public (int Code, string Stdout, string Stderr) Exec(params string[] args) => _host.RuncCommand(["exec", Id, .. args]);
 
+    /// <summary>As <see cref="Exec"/>, as <paramref name="uid"/>:<paramref name="gid"/> (a notebook's non-root user).</summary>
+    public (int Code, string Stdout, string Stderr) ExecAs(uint uid, uint gid, params string[] args) =>
+        _host.RuncCommand(["exec", "--user", $"{uid}:{gid}", Id, .. args]);
+
     /// <summary>Starts <paramref name="args"/> in the container (<c>runc exec</c>) and returns at once; the caller reads and ends it.</summary>
     public System.Diagnostics.Process StartExec(params string[] args)
     {
