@@ -180,4 +180,44 @@ public static class ScrapeBench
         Array.Sort(times);
         return (times[scrapes / 2], times[scrapes * 99 / 100], cpuUsed.TotalMicroseconds / scrapes, (double)totalAllocated / scrapes);
     }
+
+    /// <summary>
+    /// The server's side alone: <paramref name="scrapes"/> GET /metrics by one curl process (one kept-alive
+    /// connection, its CPU not ours), and the CPU this process spent per scrape: rendering, writing, the socket.
+    /// Null when curl is not installed.
+    /// </summary>
+    public static async Task<(double User, double System)?> ServerCpuPerScrapeAsync(Action<IBufferWriter<byte>> write, int scrapes)
+    {
+        await using var server = new MetricsServer(MetricsAddress.Parse("127.0.0.1:0"), write, () => true, NullLogger.Instance);
+        server.Start();
+        var url = $"http://127.0.0.1:{server.BoundPort}/metrics";
+        var config = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllLinesAsync(config, Enumerable.Range(0, scrapes).Select(_ => $"url = \"{url}\"\noutput = \"/dev/null\""));
+            var me = Process.GetCurrentProcess();
+            var (user, system) = (me.UserProcessorTime, me.PrivilegedProcessorTime);
+            Process curl;
+            try
+            {
+                curl = Process.Start(new ProcessStartInfo("curl", ["-s", "--fail", "--config", config]) { UseShellExecute = false })!;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                return null;
+            }
+            using (curl)
+            {
+                await curl.WaitForExitAsync();
+                if (curl.ExitCode != 0)
+                    throw new IOException($"curl exited {curl.ExitCode}");
+            }
+            me.Refresh();
+            return ((me.UserProcessorTime - user).TotalMicroseconds / scrapes, (me.PrivilegedProcessorTime - system).TotalMicroseconds / scrapes);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
 }

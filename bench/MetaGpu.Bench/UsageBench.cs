@@ -121,6 +121,7 @@ public static class UsageBench
             var served = 0;
             var http = new UsageMetrics(() => scrapeViews[served++ % scrapeViews.Length], enforcer.Counters, new DaemonCounters());
             var (p50, p99, httpCpu, httpAllocated) = await ScrapeBench.HttpScrapesAsync(http.Write, renders);
+            var serverCpu = await ScrapeBench.ServerCpuPerScrapeAsync(http.Write, Math.Min(renders, 2000));
 
             Console.Out.WriteLine($"usage at {Gpus} GPUs x {ProcessesPerGpu} processes ({view.Containers.Count} containers with allocations, " +
                 $"{view.Containers.Sum(c => c.Processes.Count) + view.Unallocated.Count} GPU processes, pod-resources available: {view.PodResourcesAvailable})");
@@ -131,6 +132,10 @@ public static class UsageBench
             Console.Out.WriteLine($"  render with every process in a container (the same view again):    {again.Micros:0} us CPU, {again.Bytes} bytes, {again.Samples} samples, {again.Allocated} bytes allocated");
             Console.Out.WriteLine($"  HTTP GET /metrics of that, a new view each time, over loopback: {httpCpu:0} us CPU per scrape (server and client), " +
                 $"p50 {p50:0} us, p99 {p99:0} us, {httpAllocated:0} bytes allocated");
+            Console.Out.WriteLine(serverCpu is { } daemonSide
+                ? $"  the same scraped by curl (another process, one connection), the daemon's side alone: {daemonSide.User + daemonSide.System:0} us CPU per scrape " +
+                  $"({daemonSide.User:0} us user: rendering and writing; {daemonSide.System:0} us system: the kernel sending {full.Bytes} bytes over loopback TCP)"
+                : "  (curl not installed: no figure for the daemon's side alone)");
             return view.Containers.Count == Gpus * ContainersPerGpu && view.PodResourcesAvailable;
         }
         finally

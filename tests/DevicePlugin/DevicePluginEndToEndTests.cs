@@ -244,7 +244,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     public async Task SigtermClosesTheStreamRemovesTheSocketAndExitsZero()
     {
         await using var kubelet = await TestKubelet.StartAsync(_dir);
-        var plugin = StartPlugin(Backend.Simulated, 1);
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
         var socket = Path.Combine(_dir, SocketNames.EndpointFileName(Resource, _dir));
         Assert.True(File.Exists(socket));
@@ -261,7 +261,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     public async Task ARestartedPluginReadvertisesTheSameIds()
     {
         await using var kubelet = await TestKubelet.StartAsync(_dir);
-        var first = StartPlugin(Backend.FakeNvml, 2);
+        await using var first = StartPlugin(Backend.FakeNvml, 2);
         var before = (await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait)).Keys.Order().ToList();
         Assert.Equal(0, await first.TerminateAsync(Wait));
         await first.DisposeAsync();
@@ -369,7 +369,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     public async Task AllocateMountsTheAllocationFileItWroteAndARestartedPluginAnswersTheSame()
     {
         await using var kubelet = await TestKubelet.StartAsync(_dir);
-        var plugin = StartPlugin(Backend.FakeNvml, 2);
+        await using var plugin = StartPlugin(Backend.FakeNvml, 2); // stopped below; the using is for a failure before
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
         var (ids, response) = await kubelet.Plugin(Resource)!.AdmitAsync(30);
 
@@ -453,7 +453,7 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
     public async Task ProbeChecksEveryPluginSocketForTheLivenessProbe()
     {
         await using var kubelet = await TestKubelet.StartAsync(_dir);
-        var plugin = StartPlugin(Backend.Simulated, 1);
+        await using var plugin = StartPlugin(Backend.Simulated, 1);
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 100, Wait);
         var ok = await RunAsync("probe", "--kubelet-dir", _dir);
         Assert.True(ok.ExitCode == 0, ok.Output);

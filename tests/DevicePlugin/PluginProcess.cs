@@ -103,8 +103,14 @@ public sealed partial class PluginProcess : IAsyncDisposable
         return (Read("VmHWM"), Read("VmRSS"));
     }
 
+    private bool _disposed;
+
+    /// <summary>Kills what still runs and cleans up; again is a no-op (a test that stops it itself may still hold it in a using).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);

@@ -184,6 +184,7 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         var (kubelet, pods, daemon, a, _) = await StartNodeAsync();
         await using var _k = kubelet;
         await using var _p = pods;
+        await using var _d = daemon; // stopped below; the using is for a failure before
         using var runc = new RuncHost();
         using var podA = runc.Start(GlibcImage.With(a), WorkloadProgram.Sleep(), KubeletCgroup.New());
         podA.WaitForOutput("ready", Wait);
