@@ -58,7 +58,7 @@ public sealed class ControlDaemon : IAsyncDisposable
                 log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
             }
         }
-        Directory.CreateDirectory(MgctlInstall.RunDirectory(stateDir));
+        MgctlInstall.EnsureRunDirectory(stateDir);
 
         var proc = new ProcFs(options.ProcRoot);
         var resolver = new CallerResolver(proc, proc.LocateOwnStateDir(stateDir), OwnUid());

@@ -44,14 +44,7 @@ public static class MgctlInstall
         var target = BinaryPath(stateDirectory);
         try
         {
-            // Never replaced, only made: containers have the run directory itself mounted, so a new one would be
-            // invisible to every running container.
-            var run = RunDirectory(stateDirectory);
-            if (!Directory.Exists(run))
-            {
-                Directory.CreateDirectory(run);
-                Libc.Chmod(run, 0b111_101_101);
-            }
+            EnsureRunDirectory(stateDirectory);
             Directory.CreateDirectory(bin);
             if (SameBytes(executable, target))
                 return target;
@@ -85,6 +78,19 @@ public static class MgctlInstall
         {
             throw new IOException(e.Message.Contains(target, StringComparison.Ordinal) ? e.Message : $"cannot install mgctl as {target}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Makes the run directory (0755, whatever the umask) if it is not there. Never replaced, only made: containers
+    /// have the directory itself mounted, so a new one would be invisible to every running container.
+    /// </summary>
+    public static void EnsureRunDirectory(string stateDirectory)
+    {
+        var run = RunDirectory(stateDirectory);
+        if (Directory.Exists(run))
+            return;
+        Directory.CreateDirectory(run);
+        Libc.Chmod(run, 0b111_101_101);
     }
 
     private static bool SameBytes(string a, string b)

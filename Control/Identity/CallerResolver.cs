@@ -60,16 +60,12 @@ public sealed class CallerResolver(ProcFs proc, StateDirMount? state, uint ownUi
     }
 
     /// <summary>
-    /// Whether the caller's process still runs: its pidfd says so (a pid reused since cannot fool it), or without
-    /// pidfds (Linux before 5.3) its start time is still the one it was identified with.
+    /// Whether the caller's process still runs: its pidfd says so (a pid reused since cannot fool it, so nothing
+    /// more is read), or without pidfds (Linux before 5.3) its start time is still the one it was identified with.
     /// </summary>
     public bool StillThere(Caller caller)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        return caller.Peer.IsAlive() switch
-        {
-            { } alive => alive && proc.StartTime(caller.HostPid) == caller.StartTicks,
-            null => proc.StartTime(caller.HostPid) == caller.StartTicks,
-        };
+        return caller.Peer.IsAlive() ?? proc.StartTime(caller.HostPid) == caller.StartTicks;
     }
 }

@@ -18,7 +18,10 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
 {
     public static long UnixMs(DateTimeOffset taken) => taken == default ? 0 : taken.ToUnixTimeMilliseconds();
 
-    public Scope ScopeOf(Caller caller, WorkloadView view)
+    public Scope ScopeOf(Caller caller, WorkloadView view) => ScopeOf(caller, OwnContainers(caller, view));
+
+    /// <summary>The scope, with the caller's own containers already looked up (they may cost a file read each).</summary>
+    private static Scope ScopeOf(Caller caller, List<ContainerUsage> own)
     {
         var scope = new Scope
         {
@@ -26,20 +29,21 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
             Reason = caller.Reason,
             CallerPid = caller.OwnPid,
         };
-        foreach (var c in OwnContainers(caller, view))
+        foreach (var c in own)
             scope.Allocations.Add(RefOf(c));
         return scope;
     }
 
     public ListContainersResponse Containers(Caller caller, WorkloadView view)
     {
+        var own = OwnContainers(caller, view);
         var answer = new ListContainersResponse
         {
-            Scope = ScopeOf(caller, view),
+            Scope = ScopeOf(caller, own),
             PodResourcesAvailable = view.PodResourcesAvailable,
             RefreshedUnixMs = UnixMs(view.Taken),
         };
-        var containers = caller.Scope == CallerScope.Node ? view.Containers : OwnContainers(caller, view);
+        IReadOnlyList<ContainerUsage> containers = caller.Scope == CallerScope.Node ? view.Containers : own;
         foreach (var c in containers)
         {
             var container = new V1.Container { Allocation = RefOf(c), Request = c.Request };
@@ -65,8 +69,8 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
 
     public ListDevicesResponse Devices(Caller caller, WorkloadView view)
     {
-        var answer = new ListDevicesResponse { Scope = ScopeOf(caller, view), RefreshedUnixMs = UnixMs(view.Taken) };
-        var own = caller.Scope == CallerScope.Node ? [] : OwnContainers(caller, view);
+        var own = OwnContainers(caller, view);
+        var answer = new ListDevicesResponse { Scope = ScopeOf(caller, own), RefreshedUnixMs = UnixMs(view.Taken) };
         foreach (var g in view.Gpus)
         {
             var grants = own.SelectMany(c => c.Gpus.Where(x => x.Uuid == g.Uuid).Select(x => (Container: c, Gpu: x))).ToList();

@@ -72,9 +72,7 @@ public sealed class ProcFs
 
     /// <summary>The process's mount table; null when it is gone, unreadable or over <see cref="MountInfo.MaxBytes"/>.</summary>
     public IReadOnlyList<MountInfoEntry>? MountTable(int pid) =>
-        pid > 0 && _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), "mountinfo"), MountInfo.MaxBytes, ProcFile.Overflow.Refuse) is { } text
-            ? MountInfo.Parse(text)
-            : null;
+        ReadOf(pid, "mountinfo", MountInfo.MaxBytes, ProcFile.Overflow.Refuse) is { } text ? MountInfo.Parse(text) : null;
 
     /// <summary>Our own mount table (always <c>/proc/self</c>: see <see cref="OwnMountInfo"/>); null when unreadable.</summary>
     public IReadOnlyList<MountInfoEntry>? OwnMountTable() =>
@@ -82,27 +80,23 @@ public sealed class ProcFs
 
     /// <summary>The process's pids, outermost pid namespace first (<see cref="ProcStatus"/>); null when gone or unreadable.</summary>
     public int[]? NsPids(int pid) =>
-        pid > 0 && _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), "status"), ProcStatus.MaxBytes, ProcFile.Overflow.Refuse) is { } text
-        && ProcStatus.TryParseNsPids(text, out var pids)
-            ? pids
-            : null;
+        ReadOf(pid, "status", ProcStatus.MaxBytes, ProcFile.Overflow.Refuse) is { } text && ProcStatus.TryParseNsPids(text, out var pids) ? pids : null;
 
     /// <summary>The process's command line as one printable line (see <see cref="CommandLineText"/>); empty when unreadable.</summary>
     public string CommandLine(int pid) =>
-        pid > 0 && _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), "cmdline"), MaxCommandLineBytes, ProcFile.Overflow.Truncate) is { } text
-            ? CommandLineText(text)
-            : "";
+        ReadOf(pid, "cmdline", MaxCommandLineBytes, ProcFile.Overflow.Truncate) is { } text ? CommandLineText(text) : "";
 
     /// <summary>The process's start time (clock ticks after boot, field 22 of its stat); null when it is gone or unreadable.</summary>
     public ulong? StartTime(int pid) =>
         pid <= 0 ? null : ReadStartTime(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>Where our state directory lives (<see cref="StateDirMount.Locate"/> on our own mount table); null when it cannot be read or matched.</summary>
-    public StateDirMount? LocateOwnStateDir(string stateDirectory)
-    {
-        var text = _read(_ownMountInfo, MountInfo.MaxBytes, ProcFile.Overflow.Refuse);
-        return text is null ? null : StateDirMount.Locate(MountInfo.Parse(text), ResolveLinks(stateDirectory));
-    }
+    public StateDirMount? LocateOwnStateDir(string stateDirectory) =>
+        OwnMountTable() is { } own ? StateDirMount.Locate(own, ResolveLinks(stateDirectory)) : null;
+
+    /// <summary><c>PROC_ROOT/PID/FILE</c>, read with its bound; null for pid 0 or less, or when it cannot be read.</summary>
+    private string? ReadOf(int pid, string file, int maxBytes, ProcFile.Overflow overflow) =>
+        pid > 0 ? _read(Path.Join(_procRoot, pid.ToString(CultureInfo.InvariantCulture), file), maxBytes, overflow) : null;
 
     private ulong? ReadStartTime(string directory) =>
         _read(Path.Join(directory, "stat"), ProcStat.MaxBytes, ProcFile.Overflow.Refuse) is { } text

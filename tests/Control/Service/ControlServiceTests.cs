@@ -1,13 +1,11 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using Grpc.Core;
 using MetaGpu.Control.Identity;
 using MetaGpu.Control.Service;
 using MetaGpu.Control.V1;
 using MetaGpu.Primitives;
 using MetaGpu.Rpc.Grpc;
-using MetaGpu.Tests.DevicePlugin;
-using MetaGpu.Tests.Nvml;
+using MetaGpu.Tests.Support;
 using MetaGpu.Usage.Enforcement;
 using MetaGpu.Usage.Proc;
 using MetaGpu.Usage.Workload;
@@ -214,20 +212,8 @@ public sealed class ControlServiceTests : IAsyncDisposable
     /// <summary>relay.c (beside this file), built once per source version.</summary>
     private sealed class Relay : IAsyncDisposable
     {
-        private static readonly Lazy<string> Binary = new(() =>
-        {
-            var source = Path.Combine(PublishedBinary.RepositoryRoot, "tests", "Control", "Service", "relay.c");
-            var hash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(source)))[..16];
-            var binary = Path.Combine(Path.GetTempPath(), "mg-relay-" + hash, "relay");
-            if (!File.Exists(binary))
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(binary)!);
-                var temp = binary + "." + Guid.NewGuid().ToString("N")[..8];
-                FakeNvml.Gcc(["-O2", "-Wall", "-Wextra", "-Werror", "-o", temp, source]);
-                File.Move(temp, binary, overwrite: true);
-            }
-            return binary;
-        });
+        private static readonly Lazy<string> Binary =
+            new(() => CProgram.Build(Path.Combine("tests", "Control", "Service", "relay.c"), "relay", "-O2", "-Wall", "-Wextra", "-Werror"));
 
         private readonly System.Diagnostics.Process _process;
 

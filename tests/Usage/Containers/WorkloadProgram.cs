@@ -1,14 +1,12 @@
-using System.Security.Cryptography;
-using MetaGpu.Tests.DevicePlugin;
-using MetaGpu.Tests.Nvml;
+using MetaGpu.Tests.Support;
 
 namespace MetaGpu.Tests.Usage.Containers;
 
 /// <summary>
 /// The static C program (<c>workload.c</c> beside this file) that the container tests run as a container's process.
-/// Built with <c>gcc -static</c> once per version of its source into a temp folder named by the source's hash, so
-/// reruns reuse it and an edit rebuilds it. Its output is line-oriented ("pid: 1", "env: K=V", the allocation file
-/// between "allocation-begin" and "allocation-end", "ready" last); see the comment at the top of workload.c.
+/// Built with <c>gcc -static</c> once per version of its source (<see cref="CProgram"/>). Its output is line-oriented
+/// ("pid: 1", "env: K=V", the allocation file between "allocation-begin" and "allocation-end", "ready" last); see the
+/// comment at the top of workload.c.
 /// </summary>
 public static class WorkloadProgram
 {
@@ -49,20 +47,5 @@ public static class WorkloadProgram
     /// </summary>
     public static string[] Run(params string[] command) => [ContainerPath, "run", .. command];
 
-    private static string Build()
-    {
-        var source = Path.Combine(PublishedBinary.RepositoryRoot, "tests", "Usage", "Containers", "workload.c");
-        var bytes = File.ReadAllBytes(source);
-        var hash = Convert.ToHexStringLower(SHA256.HashData([.. bytes, .. System.Text.Encoding.UTF8.GetBytes(string.Join(' ', Flags))]))[..16];
-        var folder = Path.Combine(Path.GetTempPath(), "mg-workload-" + hash);
-        var binary = Path.Combine(folder, "workload");
-        if (File.Exists(binary))
-            return binary;
-        Directory.CreateDirectory(folder);
-        // Built under a unique name and renamed, so a concurrent test run never sees half a binary.
-        var temp = binary + "." + Guid.NewGuid().ToString("N")[..8];
-        FakeNvml.Gcc([.. Flags, "-o", temp, source]);
-        File.Move(temp, binary, overwrite: true);
-        return binary;
-    }
+    private static string Build() => CProgram.Build(Path.Combine("tests", "Usage", "Containers", "workload.c"), "workload", Flags);
 }
