@@ -1,44 +1,55 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
 
 namespace MetaGpu.Logging;
 
 /// <summary>
-/// The product's loggers: Microsoft.Extensions.Logging.Console with its simple (text) or systemd formatter, or
-/// <see cref="JsonLineFormatter"/> for JSON. Lines are written by the console provider's own thread, so a burst of
-/// events never blocks the caller on a slow pipe; dispose the factory before the process exits, which drains the queue.
+/// The product's loggers: Microsoft.Extensions.Logging.Console's provider with one of our formatters
+/// (<see cref="TextLineFormatter"/>, <see cref="SystemdLineFormatter"/>, <see cref="JsonLineFormatter"/>), every level
+/// on standard error (standard output is the commands' own, e.g. <c>gpus -o json</c>).
 /// </summary>
+/// <remarks>
+/// <para>Lines are formatted on the caller's thread and written by the provider's own thread from a bounded queue
+/// (<see cref="QueueLength"/> lines). When the queue is full, because standard error is a pipe nobody reads, a line
+/// is dropped rather than making the caller wait (the provider then writes how many were dropped): a kubelet call
+/// must never wait for a log line. Dispose the factory before the process exits: that drains the queue.</para>
+/// <para>The provider and the factory are constructed directly, not through <c>LoggerFactory.Create</c>, whose
+/// dependency-injection container and options binding cost the native binary about 0.2 MB (docs/size.md).</para>
+/// </remarks>
 public static class ConsoleLogs
 {
-    public static ILoggerFactory Create(LogFormat format, LogLevel minimum = LogLevel.Information) =>
-        LoggerFactory.Create(builder =>
+    public const int QueueLength = 2500;
+
+    public static ILoggerFactory Create(LogFormat format, LogLevel minimum = LogLevel.Information)
+    {
+        ConsoleFormatter formatter = format switch
         {
-            builder.SetMinimumLevel(minimum);
-            switch (format)
-            {
-                case LogFormat.Json:
-                    // Registered as a service, not with AddConsoleFormatter: that one binds its options from
-                    // configuration by reflection, which native AOT cannot promise (IL2026/IL3050).
-                    builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ConsoleFormatter, JsonLineFormatter>(_ => new JsonLineFormatter()));
-                    builder.AddConsole(o => o.FormatterName = JsonLineFormatter.FormatterName);
-                    break;
-                case LogFormat.Systemd:
-                    // journald stamps the time itself.
-                    builder.AddSystemdConsole(o => o.TimestampFormat = null);
-                    break;
-                default:
-                    builder.AddSimpleConsole(o =>
-                    {
-                        o.SingleLine = true;
-                        o.UseUtcTimestamp = true;
-                        o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                        o.ColorBehavior = LoggerColorBehavior.Disabled;
-                    });
-                    break;
-            }
-            // Every level to standard error: standard output is the commands' own (gpus -o json).
-            builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        });
+            LogFormat.Json => new JsonLineFormatter(),
+            LogFormat.Systemd => new SystemdLineFormatter(),
+            _ => new TextLineFormatter(),
+        };
+        var options = new ConsoleLoggerOptions
+        {
+            FormatterName = formatter.Name,
+            LogToStandardErrorThreshold = LogLevel.Trace,
+            QueueFullMode = ConsoleLoggerQueueFullMode.DropWrite,
+            MaxQueueLength = QueueLength,
+        };
+        var factory = new LoggerFactory([], new LoggerFilterOptions { MinLevel = minimum });
+        // AddProvider, not the constructor's list: providers given to the constructor are not disposed with the
+        // factory, and disposing the provider is what drains its queue.
+        factory.AddProvider(new ConsoleLoggerProvider(new FixedOptions(options), [formatter]));
+        return factory;
+    }
+
+    /// <summary>Options that never change: there is no configuration to reload them from.</summary>
+    private sealed class FixedOptions(ConsoleLoggerOptions value) : IOptionsMonitor<ConsoleLoggerOptions>
+    {
+        public ConsoleLoggerOptions CurrentValue => value;
+
+        public ConsoleLoggerOptions Get(string? name) => value;
+
+        public IDisposable? OnChange(Action<ConsoleLoggerOptions, string?> listener) => null;
+    }
 }

@@ -58,7 +58,7 @@ public static class PublishedBinary
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
             .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".proto", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal) || f.EndsWith(".props", StringComparison.Ordinal)
-                || f.EndsWith(".targets", StringComparison.Ordinal) || f.EndsWith(".c", StringComparison.Ordinal)) // Native/: what the link adds
+                || f.EndsWith(".targets", StringComparison.Ordinal) || f.EndsWith(".c", StringComparison.Ordinal) || f.EndsWith(".xml", StringComparison.Ordinal)) // Native/: what the link and the compiler add
             .Select(f => Path.GetRelativePath(root, f))
             .Where(f => !f.StartsWith("tests", StringComparison.Ordinal) && !f.StartsWith("bench", StringComparison.Ordinal) && !f.StartsWith("fuzz", StringComparison.Ordinal)
                 && !f.Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj" or ".git"))

@@ -1,0 +1,183 @@
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
+using MetaGpu.Tests.DevicePlugin;
+
+namespace MetaGpu.Tests.Shipping;
+
+/// <summary>
+/// Native/Substitutions.xml replaces a few library methods in the published binary (docs/size.md). Each replacement
+/// is safe only under an assumption about the product; these tests check the assumptions, and run the published
+/// binary through the code paths whose library checks were replaced.
+/// </summary>
+public sealed class SubstitutionTests
+{
+    /// <summary>The product assembly and every non-framework assembly it references, as shipped in the test's folder.</summary>
+    private static IEnumerable<string> ProductAssemblies()
+    {
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var pending = new Queue<string>(["metagpu"]);
+        while (pending.TryDequeue(out var name))
+        {
+            var path = Path.Combine(AppContext.BaseDirectory, name + ".dll");
+            if (!seen.Add(name) || !File.Exists(path))
+                continue; // framework assemblies are not copied beside the tests
+            yield return path;
+            using var pe = new PEReader(File.OpenRead(path));
+            var md = pe.GetMetadataReader();
+            foreach (var handle in md.AssemblyReferences)
+                pending.Enqueue(md.GetString(md.GetAssemblyReference(handle).Name));
+        }
+    }
+
+    private static bool ReferencesType(MetadataReader md, string ns, string name) =>
+        md.TypeReferences.Any(h =>
+        {
+            var t = md.GetTypeReference(h);
+            return md.GetString(t.Namespace) == ns && md.GetString(t.Name) == name;
+        });
+
+    private static bool ReferencesMember(MetadataReader md, string ns, string type, string member) =>
+        md.MemberReferences.Any(h =>
+        {
+            var m = md.GetMemberReference(h);
+            if (md.GetString(m.Name) != member || m.Parent.Kind != HandleKind.TypeReference)
+                return false;
+            var t = md.GetTypeReference((TypeReferenceHandle)m.Parent);
+            return md.GetString(t.Namespace) == ns && md.GetString(t.Name) == type;
+        });
+
+    private static List<string> AssembliesWhere(Func<MetadataReader, bool> test)
+    {
+        var found = new List<string>();
+        foreach (var path in ProductAssemblies())
+        {
+            using var pe = new PEReader(File.OpenRead(path));
+            if (test(pe.GetMetadataReader()))
+                found.Add(Path.GetFileNameWithoutExtension(path));
+        }
+        return found;
+    }
+
+    [Fact]
+    public void TheProductsAssembliesAreFound()
+    {
+        var names = ProductAssemblies().Select(Path.GetFileNameWithoutExtension).ToList();
+        Assert.Contains("metagpu", names);
+        Assert.Contains("YamlDotNet", names);
+        Assert.Contains("Google.Protobuf", names);
+        Assert.Contains("Grpc.Core.Api", names);
+    }
+
+    /// <summary>The types whose methods call into System.Text.RegularExpressions, read from their IL.</summary>
+    private static SortedSet<string> TypesUsingRegex(System.Reflection.Assembly assembly)
+    {
+        const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic |
+            System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly;
+        var found = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var type in assembly.GetTypes())
+        {
+            var methods = type.GetMethods(All).Cast<System.Reflection.MethodBase>().Concat(type.GetConstructors(All));
+            foreach (var method in methods)
+            {
+                var il = method.GetMethodBody()?.GetILAsByteArray();
+                if (il is null)
+                    continue;
+                // call, callvirt, newobj, ldsfld, stsfld: each followed by a 4-byte token (a rough decode that may
+                // misread an operand as an opcode, which only ever finds more, never fewer).
+                for (var i = 0; i + 4 < il.Length; i++)
+                {
+                    if (il[i] is not (0x28 or 0x6f or 0x73 or 0x7e or 0x80))
+                        continue;
+                    System.Reflection.MemberInfo? member;
+                    try { member = type.Module.ResolveMember(BitConverter.ToInt32(il, i + 1)); }
+                    catch (ArgumentException) { continue; }
+                    if (member?.DeclaringType?.Namespace == "System.Text.RegularExpressions")
+                        found.Add((type.DeclaringType ?? type).FullName!);
+                }
+            }
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Regex's constructor and IsMatch are stubbed. YamlDotNet uses Regex only for checks its scanner has already
+    /// made (and in its serializer and emitter, which the product does not use); Google.Protobuf only in its JSON
+    /// parser, which the product never calls. Nothing else in the product may use Regex.
+    /// </summary>
+    [Fact]
+    public void OnlyRegexUsesTheProductCannotReachOrThatCannotFail()
+    {
+        Assert.Equal(["Google.Protobuf", "YamlDotNet"], AssembliesWhere(md => ReferencesType(md, "System.Text.RegularExpressions", "Regex")));
+        Assert.Equal(["Google.Protobuf.JsonParser"], TypesUsingRegex(typeof(Google.Protobuf.JsonParser).Assembly));
+        Assert.Empty(AssembliesWhere(md => ReferencesType(md, "Google.Protobuf", "JsonParser")));
+        var yaml = TypesUsingRegex(typeof(YamlDotNet.Core.Parser).Assembly);
+        Assert.Contains("YamlDotNet.Core.AnchorName", yaml);
+        Assert.Contains("YamlDotNet.Core.Tokens.TagDirective", yaml);
+        Assert.All(yaml, t => Assert.True(
+            t is "YamlDotNet.Core.AnchorName" or "YamlDotNet.Core.Tokens.TagDirective" or "YamlDotNet.Core.Emitter"
+            || t.StartsWith("YamlDotNet.Serialization.", StringComparison.Ordinal), t));
+        Assert.DoesNotContain("metagpu", AssembliesWhere(md => ReferencesType(md, "YamlDotNet.Core", "Emitter") || ReferencesType(md, "YamlDotNet.Serialization", "Serializer")
+            || ReferencesType(md, "YamlDotNet.Serialization", "Deserializer")));
+    }
+
+    /// <summary>Uri.IsWellFormedUriString is stubbed to true: only YamlDotNet's tag check may call it.</summary>
+    [Fact]
+    public void OnlyYamlDotNetAsksWhetherAUriIsWellFormed() =>
+        Assert.Equal(["YamlDotNet"], AssembliesWhere(md => ReferencesMember(md, "System", "Uri", "IsWellFormedUriString")));
+
+    /// <summary>The descriptors are removed: parsing never needs them only while no message has required fields.</summary>
+    [Fact]
+    public void EveryProtoFileIsProto3()
+    {
+        var files = Directory.GetFiles(Path.Combine(PublishedBinary.RepositoryRoot, "Proto"), "*.proto", SearchOption.AllDirectories);
+        Assert.Equal(4, files.Length);
+        Assert.All(files, f => Assert.Contains("syntax = \"proto3\";", File.ReadAllText(f), StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The published binary reads YAML that goes through YamlDotNet's anchor, tag-handle and verbatim-tag checks
+    /// (the ones cut) exactly as the tests' build does: an alias repeats its anchor's value, %TAG directives and
+    /// tags are accepted, and a broken file is still refused with its line.
+    /// </summary>
+    [Theory]
+    [InlineData("anchors", "resources:\n  - name: cnvrg.io/metagpu\n    metaGpus: &m 40\n  - name: example.com/small\n    metaGpus: *m\n    gpus: [1]\n", "x40")]
+    [InlineData("tags", "%TAG !e! tag:example.com,2000:\n---\nresources: !!seq\n  - !e!resource\n    name: !!str cnvrg.io/metagpu\n    metaGpus: !<tag:yaml.org,2002:int> 25\n", "x25")]
+    public async Task ThePublishedBinaryReadsAnchorsAndTags(string name, string yaml, string expected)
+    {
+        var binary = await PublishedBinary.PathAsync();
+        using var dir = new TempDirectory("mg-subst-" + name);
+        var config = Path.Combine(dir.Path, "config.yaml");
+        await File.WriteAllTextAsync(config, yaml);
+        await using var daemon = PluginProcess.Start(binary,
+            ["--simulate", "2", "--config", config, "--kubelet-dir", dir.Path, "--usage-interval", "0", "--mgctl-path", "off"]);
+        await daemon.WaitForLogAsync("effective configuration", TimeSpan.FromSeconds(30));
+        var line = daemon.Log.First(l => l.Contains("effective configuration", StringComparison.Ordinal));
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ThePublishedBinaryStillRefusesABrokenFileWithItsLine()
+    {
+        var binary = await PublishedBinary.PathAsync();
+        using var dir = new TempDirectory("mg-subst-broken");
+        var config = Path.Combine(dir.Path, "config.yaml");
+        await File.WriteAllTextAsync(config, "resources:\n  - name: a\n    metaGpus: *nowhere\n");
+        await using var daemon = PluginProcess.Start(binary,
+            ["--simulate", "2", "--config", config, "--kubelet-dir", dir.Path, "--usage-interval", "0", "--mgctl-path", "off"]);
+        Assert.Equal(1, await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("line 3", daemon.LogText, StringComparison.Ordinal);
+        Assert.Contains("*nowhere", daemon.LogText, StringComparison.Ordinal);
+    }
+
+    private sealed class TempDirectory : IDisposable
+    {
+        public TempDirectory(string prefix) => Path = Directory.CreateTempSubdirectory(prefix).FullName;
+
+        public string Path { get; }
+
+        public void Dispose()
+        {
+            try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}
