@@ -33,6 +33,21 @@ namespace MetaGpu.DevicePlugin;
 /// </list>
 /// <para>Within a GPU the lowest free share indexes are taken. The answer is in canonical order: GPU index, then
 /// share index.</para>
+/// <para>The same rules as one order of preferences, each deciding only among the answers the earlier ones left equal
+/// (NUMA is a tie-break: it never costs a GPU, nor the policy's choice of the fraction's GPU):</para>
+/// <list type="number">
+/// <item>Every must-include ID, and the rest on the GPUs they touch when it fits there.</item>
+/// <item>The fewest GPUs: k whole GPUs and one fraction GPU, else (spill) the largest free blocks first.</item>
+/// <item>The policy, for the fraction's GPU: the fewest free that hold it (packed, best fit) or the most free (spread).
+/// In a spill the last part goes on the smallest block that holds it, under either policy.</item>
+/// <item>NUMA: the whole GPUs on one node when a node has k of them, and the choice that spans the fewest nodes; a
+/// fraction GPU or spill block on a node already in the allocation before one on another node. GPUs without a NUMA
+/// node count as one node.</item>
+/// <item>The lowest GPU index (then UUID, for two GPUs under one index).</item>
+/// <item>Within a GPU, the lowest share indexes.</item>
+/// </list>
+/// <para>Every tie ends at the GPU's place in (index, UUID) order, never at the order of the inputs:
+/// AllocationPolicyDeterminismTests holds this over plans made for ties.</para>
 /// </remarks>
 public static class AllocationPolicy
 {

@@ -26,6 +26,9 @@ public sealed record BenchOptions
     public int? Scrapes { get; init; }
     public int? UsageRefreshes { get; init; }
     public int? ControlCalls { get; init; }
+    public bool Trace { get; init; }
+    public int Traces { get; init; } = 100;
+    public int Seed { get; init; } = 1;
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -65,6 +68,11 @@ public static class Program
           --control [N]        only measure control calls (what mgctl asks) against the control service with the
                                kernel's credentials checked: Ping and ListContainers at 8 GPUs x 64 processes,
                                concurrency 1 and 8, N calls each (default 5000)
+          --trace              only replay random pod arrivals and departures (admission by count, as the kubelet
+                               does) under MetaGPU's policies and best fit, first fit and most free: forced splits
+                               and GPUs per pod, mean ± standard error over the traces, per node shape
+          --traces N           traces per node shape in --trace (default 100, at least 2)
+          --seed S             the seed of the --trace traces (default 1): the same seed gives the same numbers
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
           --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
 
@@ -96,6 +104,8 @@ public static class Program
             Environment.Exit(3);
         }, TaskScheduler.Default);
 
+        if (options.Trace)
+            return TraceBench.Run(options.Traces, options.Seed) ? 0 : 1;
         if (options.UsageRefreshes is { } refreshes)
             return await UsageBench.RunAsync(refreshes) ? 0 : 1;
         if (options.ControlCalls is { } controlCalls)
@@ -154,6 +164,9 @@ public static class Program
                 "--usage" => o with { UsageRefreshes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 200 },
                 "--control" => o with { ControlCalls = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 5000 },
                 "--scrape" => o with { Scrapes = i + 1 < args.Length && !args[i + 1].StartsWith('-') ? Int() : 5000 },
+                "--trace" => o with { Trace = true },
+                "--traces" => o with { Traces = Int() is var t && t >= 2 ? t : throw new ArgumentException("--traces needs at least 2 (a standard error needs two)") },
+                "--seed" => o with { Seed = Int() },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },
                 "-h" or "--help" => null!,
