@@ -32,7 +32,7 @@ public sealed class ServeCommand
         var log = logging.CreateLogger("metagpu");
         using var signals = new StopSignals();
 
-        var server = new GrpcServer(new GrpcServerOptions { Logger = log }).AddService(Health.BindService(new HealthService()));
+        var server = new HealthService().AddTo(new GrpcServer(new GrpcServerOptions { Logger = log }));
         try
         {
             server.ListenUnix(socket);

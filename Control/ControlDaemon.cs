@@ -65,7 +65,7 @@ public sealed class ControlDaemon : IAsyncDisposable
         var answers = new ScopedAnswers(node.Allocations.TryRead, (pid, started) => proc.StartTime(pid) == started ? proc.NsPids(pid) : null);
         var signaller = new PidfdSignaller(options.ProcRoot);
         var service = new ControlService(view, resolver, answers, signaller.Signal, NodeName(), Program.Version, log);
-        var server = new GrpcServer(new GrpcServerOptions { Logger = log, ReadPeerCredentials = true }).AddService(V1.Control.BindService(service));
+        var server = service.AddTo(new GrpcServer(new GrpcServerOptions { Logger = log, ReadPeerCredentials = true }));
         var socket = MgctlInstall.SocketPath(stateDir);
         try
         {

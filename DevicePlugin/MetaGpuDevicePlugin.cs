@@ -3,6 +3,7 @@ using Grpc.Core;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
+using MetaGpu.Rpc.Grpc;
 using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.DevicePlugin;
@@ -36,6 +37,18 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     public int OpenStreams => Volatile.Read(ref _openStreams);
 
     private int _openStreams;
+
+    /// <summary>
+    /// Serves this on <paramref name="server"/>. GetDevicePluginOptions and PreStartContainer answer a constant, so
+    /// they run inline on the connection's read loop; Allocate writes files and GetPreferredAllocation may weigh
+    /// hundreds of IDs, so they run on the thread pool.
+    /// </summary>
+    public GrpcServer AddTo(GrpcServer server) => server
+        .AddUnary(KubeletApi.GetDevicePluginOptions, GetDevicePluginOptions, inline: true)
+        .AddServerStreaming(KubeletApi.ListAndWatch, ListAndWatch)
+        .AddUnary(KubeletApi.GetPreferredAllocation, GetPreferredAllocation)
+        .AddUnary(KubeletApi.Allocate, Allocate)
+        .AddUnary(KubeletApi.PreStartContainer, PreStartContainer, inline: true);
 
     public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context)
     {

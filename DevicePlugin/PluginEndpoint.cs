@@ -47,9 +47,7 @@ public sealed class PluginEndpoint : IAsyncDisposable
         }
         if (idleConnectionTimeout is { } idle)
             serverOptions.IdleTimeout = idle;
-        _server = new GrpcServer(serverOptions)
-            .AddService(Proto.DevicePlugin.V1Beta1.DevicePlugin.BindService(Service))
-            .AddService(Proto.Health.V1.Health.BindService(new HealthService()));
+        _server = new HealthService().AddTo(Service.AddTo(new GrpcServer(serverOptions)));
     }
 
     public string ResourceName { get; }
@@ -76,19 +74,18 @@ public sealed class PluginEndpoint : IAsyncDisposable
     public async Task RegisterAsync(string kubeletSocket, CancellationToken cancellationToken)
     {
         using var channel = new UnixChannel(kubeletSocket, new UnixChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(2), Logger = _log });
-        var client = new Registration.RegistrationClient(channel);
         var registered = false;
         // Inside this call the kubelet dials back and asks for our options: that tells us which connection is its.
         Service.Registration.Begin();
         try
         {
-            await client.RegisterAsync(new RegisterRequest
+            await channel.UnaryAsync(KubeletApi.Register, new RegisterRequest
             {
                 Version = ApiVersion,
                 Endpoint = FileName,
                 ResourceName = ResourceName,
                 Options = new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false },
-            }, deadline: DateTime.UtcNow + RegisterTimeout, cancellationToken: cancellationToken).ResponseAsync.ConfigureAwait(false);
+            }, new CallOptions(deadline: DateTime.UtcNow + RegisterTimeout, cancellationToken: cancellationToken)).ConfigureAwait(false);
             registered = true;
         }
         finally

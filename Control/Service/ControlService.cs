@@ -50,6 +50,15 @@ public sealed class ControlService : V1.Control.ControlBase
         _log = log;
     }
 
+    /// <summary>Serves this on <paramref name="server"/>. Every call reads the caller's /proc, so none runs inline.</summary>
+    public GrpcServer AddTo(GrpcServer server) => server
+        .AddUnary(ControlMethods.Info, Info)
+        .AddUnary(ControlMethods.ListDevices, ListDevices)
+        .AddUnary(ControlMethods.ListContainers, ListContainers)
+        .AddServerStreaming(ControlMethods.WatchContainers, WatchContainers)
+        .AddUnary(ControlMethods.KillProcess, KillProcess)
+        .AddUnary(ControlMethods.Ping, Ping);
+
     public override Task<InfoResponse> Info(InfoRequest request, ServerCallContext context)
     {
         var caller = Identify(context);

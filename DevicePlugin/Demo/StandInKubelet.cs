@@ -19,7 +19,8 @@ public sealed class StandInKubelet : IAsyncDisposable
     public StandInKubelet(string pluginDirectory)
     {
         PluginDirectory = pluginDirectory;
-        _server = new GrpcServer().AddService(Registration.BindService(new RegistrationService(this)));
+        var registration = new RegistrationService(this);
+        _server = new GrpcServer().AddUnary(KubeletApi.Register, registration.Register);
         _server.ListenUnix(Path.Combine(pluginDirectory, PluginManager.KubeletSocketName));
     }
 

@@ -92,6 +92,32 @@ public sealed class GrpcServer : IAsyncDisposable
         return this;
     }
 
+    /// <summary>
+    /// Adds one unary method. Binding method by method, with descriptors from <see cref="ProtobufMethods"/>, needs no
+    /// generic virtual call (<see cref="ServiceBinderBase"/>'s), which native AOT would resolve at run time.
+    /// </summary>
+    /// <param name="inline">
+    /// Run the handler on the connection's read loop instead of the thread pool: for handlers that only compute a
+    /// small answer (never wait, never do I/O), this saves two thread hops per call. A handler that may take long
+    /// would hold up every other call on the connection, so those stay on the pool.
+    /// </param>
+    public GrpcServer AddUnary<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse> handler, bool inline = false)
+        where TRequest : class
+        where TResponse : class
+    {
+        _binder.Add(method, new ServerMethod<TRequest, TResponse>(method) { Unary = handler, Inline = inline });
+        return this;
+    }
+
+    /// <summary>Adds one server-streaming method (see <see cref="AddUnary{TRequest,TResponse}"/>); it runs on the thread pool.</summary>
+    public GrpcServer AddServerStreaming<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse> handler)
+        where TRequest : class
+        where TResponse : class
+    {
+        _binder.Add(method, new ServerMethod<TRequest, TResponse>(method) { ServerStreaming = handler });
+        return this;
+    }
+
     /// <summary>Adds methods through a binder callback (e.g. <c>b => Echo.BindService(b, impl)</c>).</summary>
     public GrpcServer AddService(Action<ServiceBinderBase> bind)
     {
@@ -250,9 +276,23 @@ public sealed class GrpcServer : IAsyncDisposable
 
     private void Dispatch(Http2Stream stream, ConnectionPeer peer)
     {
-        // Called on the connection's read loop: the call itself runs on the thread pool.
+        // Called on the connection's read loop, after the whole batch of frames that came with the request: a small
+        // unary request's message is already here. An inline method runs to its answer now, and the read loop sends
+        // it with the batch's other output; anything else runs on the thread pool. (An inline call that has to wait
+        // for its message continues on the pool, so the read loop never waits for it.)
+        if (IsInline(stream))
+        {
+            _ = HandleStreamAsync(stream, peer);
+            return;
+        }
         ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer), (Server: this, Stream: stream, Peer: peer), preferLocal: true);
     }
+
+    private bool IsInline(Http2Stream stream) =>
+        !stream.HeaderListTooLarge
+        && GrpcProtocol.Find(stream.Headers!, ":path") is { } path
+        && _binder.Methods.TryGetValue(path, out var method)
+        && method.Inline;
 
     private async Task HandleStreamAsync(Http2Stream stream, ConnectionPeer peer)
     {

@@ -7,6 +7,9 @@ namespace MetaGpu.Rpc.Grpc;
 
 internal interface IServerMethod
 {
+    /// <summary>Whether the call may run on the connection's read loop (see <see cref="GrpcServer.AddUnary{TRequest,TResponse}"/>).</summary>
+    bool Inline { get; }
+
     Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer);
 }
 
@@ -19,6 +22,7 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
     public ClientStreamingServerMethod<TRequest, TResponse>? ClientStreaming { get; init; }
     public ServerStreamingServerMethod<TRequest, TResponse>? ServerStreaming { get; init; }
     public DuplexStreamingServerMethod<TRequest, TResponse>? Duplex { get; init; }
+    public bool Inline { get; init; }
 
     public async Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer)
     {

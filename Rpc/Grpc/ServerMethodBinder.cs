@@ -21,7 +21,7 @@ internal sealed class ServerMethodBinder : ServiceBinderBase
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, DuplexStreamingServerMethod<TRequest, TResponse>? handler)
         => Add(method, new ServerMethod<TRequest, TResponse>(method) { Duplex = handler });
 
-    private void Add(IMethod method, IServerMethod serverMethod)
+    public void Add(IMethod method, IServerMethod serverMethod)
     {
         if (!Methods.TryAdd(method.FullName, serverMethod))
             throw new InvalidOperationException($"method {method.FullName} is already bound");

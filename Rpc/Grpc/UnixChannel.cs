@@ -43,6 +43,25 @@ public sealed class UnixChannel : ChannelBase, IDisposable
 
     public override CallInvoker CreateCallInvoker() => new UnixCallInvoker(this);
 
+    /// <summary>
+    /// One unary call, without a <see cref="CallInvoker"/>: a generated client's call is a generic virtual method,
+    /// which native AOT resolves at run time (see <see cref="ProtobufMethods"/>); this one is resolved when compiled.
+    /// </summary>
+    public async Task<TResponse> UnaryAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options)
+        where TRequest : class
+        where TResponse : class
+    {
+        var call = new ClientCall<TRequest, TResponse>(this, method, options);
+        try
+        {
+            return await call.UnaryAsync(request).ConfigureAwait(false);
+        }
+        finally
+        {
+            call.Dispose();
+        }
+    }
+
     /// <summary>The live connection, or a new one. Failures become UNAVAILABLE (or DEADLINE_EXCEEDED) with the reason.</summary>
     internal async ValueTask<Http2Connection> GetConnectionAsync(DateTime deadlineUtc, CancellationToken cancellationToken)
     {

@@ -34,7 +34,6 @@ public sealed class PodResourcesClient : IDisposable
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly UnixChannel _channel;
-    private readonly PodResourcesLister.PodResourcesListerClient _client;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ListBackoff _backoff = new();
     private PodResourcesSnapshot? _lastGood;
@@ -53,7 +52,6 @@ public sealed class PodResourcesClient : IDisposable
             MaxReceiveMessageSize = MaxAnswerBytes,
             MaxSendMessageSize = 1024,
         });
-        _client = new PodResourcesLister.PodResourcesListerClient(_channel);
     }
 
     public string SocketPath { get; }
@@ -79,7 +77,7 @@ public sealed class PodResourcesClient : IDisposable
             ListPodResourcesResponse response;
             try
             {
-                response = await _client.ListAsync(Request, deadline: DateTime.UtcNow + CallTimeout, cancellationToken: cancellationToken)
+                response = await _channel.UnaryAsync(PodResourcesMethods.List, Request, new CallOptions(deadline: DateTime.UtcNow + CallTimeout, cancellationToken: cancellationToken))
                     .ConfigureAwait(false);
             }
             catch (Exception e) when (cancellationToken.IsCancellationRequested)

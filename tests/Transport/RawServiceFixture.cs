@@ -17,6 +17,9 @@ public sealed class RawServiceFixture : IAsyncDisposable
     public static readonly Method<byte[], byte[]> HoldMethod = new(MethodType.ClientStreaming, "test.Raw", "Hold", Bytes, Bytes);
     public static readonly Method<byte[], byte[]> SlowMethod = new(MethodType.Unary, "test.Raw", "Slow", Bytes, Bytes);
 
+    /// <summary>Unary echo bound inline (run on the connection's read loop); a request starting with 0xFF throws.</summary>
+    public static readonly Method<byte[], byte[]> InlineEchoMethod = new(MethodType.Unary, "test.Raw", "InlineEcho", Bytes, Bytes);
+
     private readonly string _directory;
 
     public RawServiceFixture(GrpcServerOptions? options = null)
@@ -50,11 +53,19 @@ public sealed class RawServiceFixture : IAsyncDisposable
                 }
                 return [];
             }));
-        });
+        }).AddUnary(InlineEchoMethod, (request, context) =>
+        {
+            Interlocked.Increment(ref _inlineCalls);
+            return request is [0xFF, ..] ? throw new InvalidOperationException("asked to fail") : Task.FromResult(request);
+        }, inline: true);
         Server.ListenUnix(SocketPath);
     }
 
     private int _slowStarted;
+    private int _inlineCalls;
+
+    /// <summary>How many /InlineEcho handlers ran.</summary>
+    public int InlineCalls => Volatile.Read(ref _inlineCalls);
 
     /// <summary>How many /Slow calls have started: lets a test wait until a call is really in flight.</summary>
     public int SlowStarted => Volatile.Read(ref _slowStarted);

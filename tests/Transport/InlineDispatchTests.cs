@@ -1,0 +1,110 @@
+using Grpc.Core;
+using MetaGpu.Rpc.Grpc;
+using MetaGpu.Rpc.Http2;
+
+namespace MetaGpu.Tests.Transport;
+
+/// <summary>
+/// A method bound with <c>inline: true</c> runs on the connection's read loop. It must answer whatever the shape of
+/// the request on the wire, never hold up the connection's other calls, and fail like any other handler.
+/// </summary>
+public sealed class InlineDispatchTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    private static async Task<(Dictionary<string, string> Trailers, byte[] Data)> ReadAnswerAsync(RawHttp2Client client, int streamId)
+    {
+        var data = new List<byte>();
+        while (await client.ReadFrameAsync(Timeout) is { } f)
+        {
+            if (f.StreamId != streamId)
+                continue;
+            if (f.Type == FrameType.Data)
+                data.AddRange(f.Payload);
+            if (f.Type == FrameType.Headers && (f.Flags & FrameFlags.EndStream) != 0)
+                return (client.DecodeHeaders(f.Payload), data.ToArray());
+            if (f.Type == FrameType.RstStream)
+                throw new InvalidOperationException($"stream {streamId} reset: {f.RstCode}");
+        }
+        throw new TimeoutException($"no answer on stream {streamId}");
+    }
+
+    [Fact]
+    public async Task AnswersARequestWhoseMessageCameWithItsHeaders()
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+        var headers = RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/InlineEcho"));
+        var data = RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage([1, 2, 3]));
+        await client.SendAsync(headers.Concat(data).ToArray()); // one write: one batch on the server
+        var (trailers, body) = await ReadAnswerAsync(client, 1);
+        Assert.Equal("0", trailers["grpc-status"]);
+        Assert.Equal(RawHttp2Client.GrpcMessage([1, 2, 3]), body);
+        Assert.Equal(1, fx.InlineCalls);
+    }
+
+    [Fact]
+    public async Task AnswersARequestWhoseMessageComesLater()
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+        await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/InlineEcho"));
+        await Task.Delay(300);
+        var message = RawHttp2Client.GrpcMessage([4, 5, 6, 7]);
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.None, 1, message[..3]);
+        await Task.Delay(100);
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 1, message[3..]);
+        var (trailers, body) = await ReadAnswerAsync(client, 1);
+        Assert.Equal("0", trailers["grpc-status"]);
+        Assert.Equal(message, body);
+    }
+
+    /// <summary>An inline call whose message has not come must not stop the read loop: other calls go on.</summary>
+    [Fact]
+    public async Task AWaitingInlineCallDoesNotHoldUpTheConnection()
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+        await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/InlineEcho"));
+        await client.SendFrameAsync(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/InlineEcho"));
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 3, RawHttp2Client.GrpcMessage([3]));
+        var (second, body) = await ReadAnswerAsync(client, 3);
+        Assert.Equal("0", second["grpc-status"]);
+        Assert.Equal(RawHttp2Client.GrpcMessage([3]), body);
+        await client.SendFrameAsync(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage([1]));
+        var (first, _) = await ReadAnswerAsync(client, 1);
+        Assert.Equal("0", first["grpc-status"]);
+    }
+
+    [Fact]
+    public async Task AFailingInlineHandlerIsAnErrorStatusAndTheConnectionGoesOn()
+    {
+        await using var fx = new RawServiceFixture();
+        using var channel = new UnixChannel(fx.SocketPath);
+        var invoker = channel.CreateCallInvoker();
+        var e = await Assert.ThrowsAsync<RpcException>(() => invoker.AsyncUnaryCall(RawServiceFixture.InlineEchoMethod, null, default, [0xFF]).ResponseAsync);
+        Assert.Equal(StatusCode.Unknown, e.StatusCode);
+        Assert.Equal(new byte[] { 9 }, await channel.UnaryAsync(RawServiceFixture.InlineEchoMethod, [9], default));
+        await fx.AssertServesFreshClientAsync();
+    }
+
+    /// <summary>An independent client (Grpc.Net.Client), many calls at once on one connection.</summary>
+    [Fact]
+    public async Task ConcurrentCallsFromGrpcNetClientAreAllAnswered()
+    {
+        await using var fx = new RawServiceFixture();
+        using var channel = RawServiceFixture.GrpcNetChannel(fx.SocketPath);
+        var invoker = channel.CreateCallInvoker();
+        var calls = Enumerable.Range(0, 200).Select(async i =>
+        {
+            var payload = BitConverter.GetBytes(i);
+            var reply = await invoker.AsyncUnaryCall(RawServiceFixture.InlineEchoMethod, null, new CallOptions(deadline: DateTime.UtcNow + Timeout), payload);
+            Assert.Equal(payload, reply);
+        });
+        await Task.WhenAll(calls);
+        Assert.Equal(200, fx.InlineCalls);
+    }
+}
