@@ -54,7 +54,8 @@ public sealed class ProbeCommand
             using var channel = new UnixChannel(path, new UnixChannelOptions { ConnectTimeout = limit });
             try
             {
-                var reply = new Health.HealthClient(channel).Check(new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow + limit);
+                var reply = channel.UnaryAsync(HealthMethods.Check, new HealthCheckRequest { Service = service }, new CallOptions(deadline: DateTime.UtcNow + limit))
+                    .GetAwaiter().GetResult();
                 Console.Out.WriteLine($"{path}: {reply.Status.ToString().ToUpperInvariant()}");
                 healthy &= reply.Status == HealthCheckResponse.Types.ServingStatus.Serving;
             }

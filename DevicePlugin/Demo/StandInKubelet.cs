@@ -46,18 +46,18 @@ public sealed class StandInKubelet : IAsyncDisposable
         var chosen = new List<string>();
         if (r.Options.GetPreferredAllocationAvailable && available.Count > count)
         {
-            var preferred = await r.Client.GetPreferredAllocationAsync(new PreferredAllocationRequest
+            var preferred = await r.Channel.UnaryAsync(KubeletApi.GetPreferredAllocation, new PreferredAllocationRequest
             {
                 ContainerRequests = { new ContainerPreferredAllocationRequest { AvailableDeviceIDs = { available }, AllocationSize = count } },
-            }).ConfigureAwait(false);
+            }, default).ConfigureAwait(false);
             var free = available.ToHashSet(StringComparer.Ordinal);
             chosen.AddRange(preferred.ContainerResponses[0].DeviceIDs.Where(free.Contains).Distinct().Take(count));
         }
         chosen.AddRange(available.Except(chosen).Take(count - chosen.Count));
-        var response = await r.Client.AllocateAsync(new AllocateRequest
+        var response = await r.Channel.UnaryAsync(KubeletApi.Allocate, new AllocateRequest
         {
             ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { chosen } } },
-        }).ConfigureAwait(false);
+        }, default).ConfigureAwait(false);
         lock (r.Allocated)
             r.Allocated.UnionWith(chosen);
         return (chosen, response.ContainerResponses[0]);
@@ -85,7 +85,7 @@ public sealed class StandInKubelet : IAsyncDisposable
     {
         public string Name { get; } = name;
         public UnixChannel Channel { get; } = channel;
-        public Proto.DevicePlugin.V1Beta1.DevicePlugin.DevicePluginClient Client { get; } = new(channel);
+        public UnixCallInvoker Calls { get; } = new(channel);
         public DevicePluginOptions Options { get; } = options;
         public HashSet<string> Allocated { get; } = new(StringComparer.Ordinal);
         public volatile IReadOnlyDictionary<string, Device>? Devices;
@@ -98,8 +98,7 @@ public sealed class StandInKubelet : IAsyncDisposable
             if (request.Version != PluginEndpoint.ApiVersion)
                 throw new RpcException(new Status(StatusCode.Unknown, $"Requested device plugin version {request.Version} is not supported"));
             var channel = new UnixChannel(Path.Combine(kubelet.PluginDirectory, request.Endpoint));
-            var client = new Proto.DevicePlugin.V1Beta1.DevicePlugin.DevicePluginClient(channel);
-            var options = await client.GetDevicePluginOptionsAsync(new Empty(), deadline: DateTime.UtcNow.AddSeconds(10)).ConfigureAwait(false);
+            var options = await channel.UnaryAsync(KubeletApi.GetDevicePluginOptions, new Empty(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10))).ConfigureAwait(false);
             var resource = new Resource(request.ResourceName, channel, options);
             if (kubelet._resources.TryRemove(request.ResourceName, out var old))
                 old.Channel.Dispose();
@@ -112,7 +111,7 @@ public sealed class StandInKubelet : IAsyncDisposable
         {
             try
             {
-                using var call = resource.Client.ListAndWatch(new Empty(), cancellationToken: kubelet._stop.Token);
+                using var call = resource.Calls.AsyncServerStreamingCall(KubeletApi.ListAndWatch, null, new CallOptions(cancellationToken: kubelet._stop.Token), new Empty());
                 while (await call.ResponseStream.MoveNext(kubelet._stop.Token).ConfigureAwait(false))
                 {
                     var devices = call.ResponseStream.Current.Devices.ToDictionary(d => d.ID, StringComparer.Ordinal);

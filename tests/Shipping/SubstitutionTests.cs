@@ -68,8 +68,12 @@ public sealed class SubstitutionTests
         Assert.Contains("Grpc.Core.Api", names);
     }
 
-    /// <summary>The types whose methods call into System.Text.RegularExpressions, read from their IL.</summary>
-    private static SortedSet<string> TypesUsingRegex(System.Reflection.Assembly assembly)
+    /// <summary>
+    /// The types (outermost) whose methods use a member that <paramref name="uses"/> picks, read from their IL: call,
+    /// callvirt, newobj, ldsfld and stsfld operands. A rough decode that may misread an operand as an opcode, which
+    /// can only find more uses, never fewer.
+    /// </summary>
+    private static SortedSet<string> TypesUsing(System.Reflection.Assembly assembly, Func<System.Reflection.MemberInfo, bool> uses)
     {
         const System.Reflection.BindingFlags All = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic |
             System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly;
@@ -82,8 +86,6 @@ public sealed class SubstitutionTests
                 var il = method.GetMethodBody()?.GetILAsByteArray();
                 if (il is null)
                     continue;
-                // call, callvirt, newobj, ldsfld, stsfld: each followed by a 4-byte token (a rough decode that may
-                // misread an operand as an opcode, which only ever finds more, never fewer).
                 for (var i = 0; i + 4 < il.Length; i++)
                 {
                     if (il[i] is not (0x28 or 0x6f or 0x73 or 0x7e or 0x80))
@@ -91,12 +93,41 @@ public sealed class SubstitutionTests
                     System.Reflection.MemberInfo? member;
                     try { member = type.Module.ResolveMember(BitConverter.ToInt32(il, i + 1)); }
                     catch (ArgumentException) { continue; }
-                    if (member?.DeclaringType?.Namespace == "System.Text.RegularExpressions")
-                        found.Add((type.DeclaringType ?? type).FullName!);
+                    if (member is not null && uses(member))
+                    {
+                        var outer = type;
+                        while (outer.DeclaringType is { } d)
+                            outer = d;
+                        found.Add(outer.FullName!);
+                    }
                 }
             }
         }
         return found;
+    }
+
+    private static SortedSet<string> TypesUsingRegex(System.Reflection.Assembly assembly) =>
+        TypesUsing(assembly, m => m.DeclaringType?.Namespace == "System.Text.RegularExpressions");
+
+    /// <summary>The generated code of the .proto files: messages, reflection classes, services and clients.</summary>
+    private static bool IsGenerated(string type) =>
+        type.StartsWith("MetaGpu.Proto.", StringComparison.Ordinal) || type.StartsWith("MetaGpu.Control.V1.", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The generated services' BindService methods are removed from the binary: the product binds method by method
+    /// and calls through its own descriptors, so no code of ours may call BindService or make a generated client.
+    /// </summary>
+    [Fact]
+    public void TheProductNeverUsesTheGeneratedServiceBindingOrClients()
+    {
+        var product = typeof(MetaGpu.Rpc.Grpc.GrpcServer).Assembly;
+        var binders = TypesUsing(product, m => m is System.Reflection.MethodBase { Name: "BindService" });
+        Assert.DoesNotContain(binders, t => !IsGenerated(t));
+        var clients = TypesUsing(product, m => m is System.Reflection.ConstructorInfo c && c.DeclaringType!.IsSubclassOf(typeof(Grpc.Core.ClientBase)));
+        Assert.DoesNotContain(clients, t => !IsGenerated(t));
+        // The check finds what it looks for: the tests' own stand-ins do both.
+        Assert.Contains("MetaGpu.Tests.DevicePlugin.TestKubelet", TypesUsing(typeof(SubstitutionTests).Assembly,
+            m => m is System.Reflection.MethodBase { Name: "MapGrpcService" } or System.Reflection.ConstructorInfo { DeclaringType.Name: "DevicePluginClient" }));
     }
 
     /// <summary>
