@@ -24,7 +24,7 @@ sealed class KubeletCalls
     private readonly HashSet<string> _available;
     private readonly PreferredAllocationRequest _preferred;
     // Per kind, so that consecutive Allocate calls ask for different IDs.
-    private readonly Dictionary<string, int[]> _next = new() { ["allocate"] = [0], ["options"] = [0], ["preferred"] = [0] };
+    private readonly Dictionary<string, int[]> _next = new() { ["allocate"] = [0], ["allocate_new"] = [0], ["options"] = [0], ["preferred"] = [0] };
 
     private KubeletCalls(PluginClient client, string[][] byGpu, string[] uuids, List<string> all)
     {
@@ -39,14 +39,15 @@ sealed class KubeletCalls
     }
 
     /// <summary>
-    /// The split of kubeletsim's <c>splitCalls</c>: the default 13,000 are Allocate and GetDevicePluginOptions 5,500 each
-    /// (500 warm-up, 2,500 at concurrency 1, 2,500 at 8) and GetPreferredAllocation 2,000 (200, 900, 900); another
-    /// total scales each count, none below the concurrency.
+    /// The split of kubeletsim's <c>splitCalls</c>: the default 13,000 are Allocate 5,000 (500 warm-up, 2,250 at
+    /// concurrency 1, 2,250 at 8), Allocate of new sets 500 (no warm-up, 250, 250), GetDevicePluginOptions 5,500 (500,
+    /// 2,500, 2,500) and GetPreferredAllocation 2,000 (200, 900, 900); another total scales each count, none but a
+    /// zero below the concurrency.
     /// </summary>
     public static KubeletLoop[] Split(int total)
     {
-        int Scale(int n) => Math.Max(Concurrency, (int)(n * (double)total / 13000 + 0.5));
-        return [.. new KubeletLoop[] { new("allocate", 500, 2500, 2500), new("options", 500, 2500, 2500), new("preferred", 200, 900, 900) }
+        int Scale(int n) => n == 0 ? 0 : Math.Max(Concurrency, (int)(n * (double)total / 13000 + 0.5));
+        return [.. new KubeletLoop[] { new("allocate", 500, 2250, 2250), new("allocate_new", 0, 250, 250), new("options", 500, 2500, 2500), new("preferred", 200, 900, 900) }
             .Select(l => new KubeletLoop(l.Name, Scale(l.Warmup), Scale(l.C1), Scale(l.CN)))];
     }
 
@@ -86,15 +87,26 @@ sealed class KubeletCalls
         var i = Interlocked.Increment(ref _next[kind][0]) - 1;
         switch (kind)
         {
-            case "allocate":
+            case "allocate" or "allocate_new":
             {
+                // "allocate": a run of consecutive shares, a different run each round (the runs recur);
+                // "allocate_new": a random set of shares, never asked before in the launch.
                 var gpu = i % Gpus;
                 var shares = _byGpu[gpu];
-                var start = i / Gpus * Request % shares.Length;
                 var request = new AllocateRequest();
                 var container = new ContainerAllocateRequest();
-                for (var k = 0; k < Request; k++)
-                    container.DevicesIds.Add(shares[(start + k) % shares.Length]);
+                if (kind == "allocate")
+                {
+                    var start = i / Gpus * Request % shares.Length;
+                    for (var k = 0; k < Request; k++)
+                        container.DevicesIds.Add(shares[(start + k) % shares.Length]);
+                }
+                else
+                {
+                    var order = Enumerable.Range(0, shares.Length).ToArray();
+                    new Random(i).Shuffle(order);
+                    container.DevicesIds.Add(order.Take(Request).Select(s => shares[s]));
+                }
                 request.ContainerRequests.Add(container);
                 var t = Stopwatch.GetTimestamp();
                 var answer = await _client.AllocateAsync(request, cancellationToken: ct);

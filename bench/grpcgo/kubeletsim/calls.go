@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -20,12 +21,16 @@ type loop struct {
 	warmup, c1, cN int
 }
 
-// splitCalls shares total calls out as the default 13,000 are: Allocate and
-// GetDevicePluginOptions 5,500 each (500 warm-up, 2,500 at concurrency 1,
-// 2,500 at -concurrency), GetPreferredAllocation 2,000 (200, 900, 900).
+// splitCalls shares total calls out as the default 13,000 are: Allocate
+// 5,000 (500 warm-up, 2,250 at concurrency 1, 2,250 at -concurrency), Allocate
+// of new sets 500 (no warm-up, 250, 250), GetDevicePluginOptions 5,500 (500,
+// 2,500, 2,500), GetPreferredAllocation 2,000 (200, 900, 900).
 func splitCalls(total, concurrency int) []loop {
-	base := []loop{{"allocate", 500, 2500, 2500}, {"options", 500, 2500, 2500}, {"preferred", 200, 900, 900}}
+	base := []loop{{"allocate", 500, 2250, 2250}, {"allocate_new", 0, 250, 250}, {"options", 500, 2500, 2500}, {"preferred", 200, 900, 900}}
 	scale := func(n int) int {
+		if n == 0 {
+			return 0
+		}
 		v := int(float64(n)*float64(total)/13000 + 0.5)
 		if v < concurrency {
 			v = concurrency
@@ -79,7 +84,7 @@ func newCaller(p *pluginConn, gpus, perGPU, request, preferredSize int) (*caller
 	}
 	c.preferred = &v1beta1.PreferredAllocationRequest{ContainerRequests: []*v1beta1.ContainerPreferredAllocationRequest{
 		{AvailableDeviceIDs: all, AllocationSize: int32(preferredSize)}}}
-	for _, name := range []string{"allocate", "options", "preferred"} {
+	for _, name := range []string{"allocate", "allocate_new", "options", "preferred"} {
 		c.next[name] = new(int64)
 	}
 	return c, nil
@@ -91,14 +96,22 @@ func (c *caller) call(kind string) (time.Duration, error) {
 	i := int(atomic.AddInt64(c.next[kind], 1) - 1)
 	ctx := context.Background()
 	switch kind {
-	case "allocate":
-		// Request i: request meta-devices on GPU i mod N, a different run of shares each round.
+	case "allocate", "allocate_new":
+		// Request i: meta-devices on GPU i mod N. "allocate": a run of consecutive
+		// shares, a different run each round (the runs recur, as sets do when pods
+		// come and go); "allocate_new": a random set, never asked before in the launch.
 		gpu := i % len(c.byGPU)
 		shares := c.byGPU[gpu]
-		start := (i / len(c.byGPU) * c.request) % len(shares)
 		ids := make([]string, c.request)
-		for k := range ids {
-			ids[k] = shares[(start+k)%len(shares)]
+		if kind == "allocate" {
+			start := (i / len(c.byGPU) * c.request) % len(shares)
+			for k := range ids {
+				ids[k] = shares[(start+k)%len(shares)]
+			}
+		} else {
+			for k, s := range rand.New(rand.NewSource(int64(i))).Perm(len(shares))[:c.request] {
+				ids[k] = shares[s]
+			}
 		}
 		r := &v1beta1.AllocateRequest{ContainerRequests: []*v1beta1.ContainerAllocateRequest{{DevicesIds: ids}}}
 		t := time.Now()

@@ -112,7 +112,7 @@ func runAll(specs []spec, set settings) int {
 	fmt.Printf("kubeletsim (%s): %d launches each, %d calls per launch, %d kubelet restarts each, %d GPUs x %d, %d in flight\n",
 		driver, set.launches, set.calls, set.restarts, set.gpus, set.perGPU, set.concurrency)
 	for _, l := range splitCalls(set.calls, set.concurrency) {
-		fmt.Printf("  %-9s %5d warm-up, %5d at concurrency 1, %5d at concurrency %d\n", l.name, l.warmup, l.c1, l.cN, set.concurrency)
+		fmt.Printf("  %-12s %5d warm-up, %5d at concurrency 1, %5d at concurrency %d\n", l.name, l.warmup, l.c1, l.cN, set.concurrency)
 	}
 	results := map[string][]*launchResult{}
 	failed := false

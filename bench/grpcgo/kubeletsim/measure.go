@@ -50,7 +50,9 @@ func (r *launchResult) run(sess *session, set settings, restarts int) error {
 			if err != nil {
 				return fmt.Errorf("warm-up: %w", err)
 			}
-			r.first[l.name] = warm[0]
+			if len(warm) > 0 {
+				r.first[l.name] = warm[0]
+			}
 		}
 		for _, concurrency := range []int{1, set.concurrency} {
 			for _, l := range loops {

@@ -48,6 +48,9 @@ func figures(s spec, launches []*launchResult, set settings) []figure {
 	add("rss_after_calls_kib", median(per(func(r *launchResult) float64 { return float64(r.rssAfterCalls) })), "KiB")
 	add("rss_after_idle_kib", median(per(func(r *launchResult) float64 { return float64(r.rssAfterIdle) })), "KiB")
 	for _, l := range splitCalls(set.calls, set.concurrency) {
+		if l.warmup == 0 {
+			continue
+		}
 		name := l.name
 		add(name+"_first_call", median(per(func(r *launchResult) float64 { return float64(r.first[name].Nanoseconds()) / 1000 })), "us")
 	}
