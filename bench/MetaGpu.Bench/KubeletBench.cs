@@ -141,6 +141,38 @@ public static class KubeletBench
             r.GetProperty("figure").GetString()!, r.GetProperty("value").GetDouble(), r.GetProperty("unit").GetString()!);
     }
 
+    /// <summary>
+    /// Stops kubeletsim if this process exits while it runs, e.g. on the watchdog's <see cref="Environment.Exit"/>:
+    /// SIGTERM (kubeletsim then stops its plugin and removes its folders), and past 6 s a kill of it and its children.
+    /// Disposing the result forgets it.
+    /// </summary>
+    public static IDisposable KillOnExit(Process process)
+    {
+        EventHandler handler = (_, _) =>
+        {
+            try
+            {
+                if (process.HasExited)
+                    return;
+                using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                    kill.WaitForExit(1000);
+                if (!process.WaitForExit(6000))
+                    process.Kill(entireProcessTree: true);
+            }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Exited already, or no kill(1): nothing more to do on the way out.
+            }
+        };
+        AppDomain.CurrentDomain.ProcessExit += handler;
+        return new Forget(() => AppDomain.CurrentDomain.ProcessExit -= handler);
+    }
+
+    sealed class Forget(Action action) : IDisposable
+    {
+        public void Dispose() => action();
+    }
+
     /// <summary>Runs a program with its output and errors passed through line by line, each line also to <paramref name="line"/>.</summary>
     static async Task<int> RunEchoingAsync(string program, IEnumerable<string> args, Action<string> line)
     {
@@ -148,6 +180,7 @@ public static class KubeletBench
         foreach (var a in args)
             info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;
+        using var _ = KillOnExit(process);
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)

@@ -10,10 +10,12 @@ namespace MetaGpu.Bench;
 sealed class KubeletHeldPlugin : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly IDisposable _killOnExit;
 
-    private KubeletHeldPlugin(Process process, string socket, int pid, double listedMs)
+    private KubeletHeldPlugin(Process process, IDisposable killOnExit, string socket, int pid, double listedMs)
     {
         _process = process;
+        _killOnExit = killOnExit;
         Socket = socket;
         Pid = pid;
         LaunchToListedMs = listedMs;
@@ -29,6 +31,7 @@ sealed class KubeletHeldPlugin : IAsyncDisposable
         foreach (var a in (string[])["-hold", "-phase-timeout", $"{(int)timeout.TotalSeconds}s", "--", plugin.Name, .. plugin.Command])
             info.ArgumentList.Add(a);
         var process = Process.Start(info)!;
+        var killOnExit = KubeletBench.KillOnExit(process);
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
@@ -46,7 +49,7 @@ sealed class KubeletHeldPlugin : IAsyncDisposable
                 var r = doc.RootElement;
                 // Whatever else it prints goes on being read, so that kubeletsim never blocks on a full pipe.
                 _ = process.StandardOutput.BaseStream.CopyToAsync(Stream.Null);
-                return new KubeletHeldPlugin(process, r.GetProperty("socket").GetString()!, r.GetProperty("pid").GetInt32(),
+                return new KubeletHeldPlugin(process, killOnExit, r.GetProperty("socket").GetString()!, r.GetProperty("pid").GetInt32(),
                     r.GetProperty("launch_to_listed_ms").GetDouble());
             }
             await process.WaitForExitAsync(cts.Token);
@@ -55,6 +58,7 @@ sealed class KubeletHeldPlugin : IAsyncDisposable
         catch
         {
             await StopAsync(process);
+            killOnExit.Dispose();
             throw;
         }
     }
@@ -62,7 +66,11 @@ sealed class KubeletHeldPlugin : IAsyncDisposable
     /// <summary>Whether kubeletsim still saw the plugin's ListAndWatch open when it was let go.</summary>
     public bool StreamStayedOpen { get; private set; }
 
-    public async ValueTask DisposeAsync() => StreamStayedOpen = await StopAsync(_process) == 0;
+    public async ValueTask DisposeAsync()
+    {
+        StreamStayedOpen = await StopAsync(_process) == 0;
+        _killOnExit.Dispose();
+    }
 
     private static async Task<int> StopAsync(Process process)
     {

@@ -67,6 +67,7 @@ func main() {
 		flag.PrintDefaults()
 		os.Exit(2)
 	}
+	stopOnSignal()
 	if *hold {
 		os.Exit(holdOne(specs[0], set))
 	}

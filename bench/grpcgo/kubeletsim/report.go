@@ -90,22 +90,17 @@ func figures(s spec, launches []*launchResult, set settings) []figure {
 func report(specs []spec, results map[string][]*launchResult, set settings) {
 	byConfig := map[string]map[string]figure{}
 	var order []string
+	listed := map[string]bool{}
 	fmt.Println()
 	for _, s := range specs {
 		byConfig[s.name] = map[string]figure{}
 		for _, f := range figures(s, results[s.name], set) {
 			line, _ := json.Marshal(f)
 			fmt.Printf("BENCH %s\n", line)
-			if _, seen := byConfig[specs[0].name][f.Figure]; !seen && s.name == specs[0].name {
-				order = append(order, f.Figure)
-			}
 			byConfig[s.name][f.Figure] = f
-		}
-	}
-	for _, s := range specs[1:] {
-		for name := range byConfig[s.name] {
-			if _, ok := byConfig[specs[0].name][name]; !ok {
-				order = append(order, name)
+			if !listed[f.Figure] {
+				listed[f.Figure] = true
+				order = append(order, f.Figure)
 			}
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,6 +38,30 @@ type session struct {
 	exited    chan struct{}
 	exitErr   error
 	plugin    *pluginConn
+}
+
+// running is the session whose plugin runs now, for the signal handler.
+var running struct {
+	sync.Mutex
+	session *session
+}
+
+// stopOnSignal makes SIGINT and SIGTERM stop the running plugin and remove its
+// folders before kubeletsim exits.
+func stopOnSignal() {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-signals
+		running.Lock()
+		sess := running.session
+		running.Unlock()
+		if sess != nil {
+			sess.close()
+		}
+		fmt.Fprintf(os.Stderr, "kubeletsim: %v: stopped\n", s)
+		os.Exit(1)
+	}()
 }
 
 // start launches the plugin and waits (at most timeout) until it has
@@ -85,8 +111,14 @@ func start(s spec, set settings, launch int, timeout time.Duration) (*session, e
 	sess.cmd.Stdout, sess.cmd.Stderr = logFile, logFile
 	sess.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
+	running.Lock()
 	sess.started = time.Now()
-	if err := sess.cmd.Start(); err != nil {
+	err = sess.cmd.Start()
+	if err == nil {
+		running.session = sess
+	}
+	running.Unlock()
+	if err != nil {
 		sess.cmd = nil
 		sess.close()
 		return nil, err
@@ -172,8 +204,14 @@ func (s *session) stopPlugin() (time.Duration, bool) {
 	}
 }
 
+// close stops the plugin and removes the session's folders.
 func (s *session) close() {
 	s.stopPlugin()
+	running.Lock()
+	if running.session == s {
+		running.session = nil
+	}
+	running.Unlock()
 	s.cmd = nil
 	if s.kubelet != nil {
 		s.kubelet.stop()
