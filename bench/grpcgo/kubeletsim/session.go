@@ -162,8 +162,10 @@ func (s *session) guard(timeout time.Duration, phase func() error) error {
 
 // fail closes the session and adds the end of the plugin's log to err.
 func (s *session) fail(err error) error {
+	s.stopPlugin()
+	tail := s.logTail(15)
 	s.close()
-	return fmt.Errorf("%w\n%s", err, s.logTail(15))
+	return fmt.Errorf("%w\n%s", err, tail)
 }
 
 func (s *session) logTail(lines int) string {
