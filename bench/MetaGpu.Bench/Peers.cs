@@ -149,6 +149,13 @@ public sealed class BenchClient : IDisposable
             return new BenchClient(ours, ours);
         }
 
+        var grpcNet = GrpcNetChannel(socketPath);
+        return new BenchClient(grpcNet, grpcNet);
+    }
+
+    /// <summary>Grpc.Net.Client on one HTTP/2 connection to a Unix socket (also the kubelet benchmark's second driver).</summary>
+    public static GrpcChannel GrpcNetChannel(string socketPath)
+    {
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = false,
@@ -167,13 +174,12 @@ public sealed class BenchClient : IDisposable
                 }
             },
         };
-        var grpcNet = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
+        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
         {
             HttpHandler = handler,
             MaxReceiveMessageSize = Limits.MaxMessageSize,
             MaxSendMessageSize = Limits.MaxMessageSize,
         });
-        return new BenchClient(grpcNet, grpcNet);
     }
 
     public void Dispose() => channel.Dispose();

@@ -29,6 +29,12 @@ public sealed record BenchOptions
     public bool Trace { get; init; }
     public int Traces { get; init; } = 100;
     public int Seed { get; init; } = 1;
+    public string? KubeletBinary { get; init; }
+    public string? GrpcGoDir { get; init; }
+    public int Launches { get; init; } = 5;
+    public int KubeletCalls { get; init; } = 13_000;
+    public int Restarts { get; init; } = 20;
+    public int GrpcNetLaunches { get; init; } = 1;
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
     public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
 }
@@ -73,6 +79,17 @@ public static class Program
                                and GPUs per pod, mean ± standard error over the traces, per node shape
           --traces N           traces per node shape in --trace (default 100, at least 2)
           --seed S             the seed of the --trace traces (default 1): the same seed gives the same numbers
+          --kubelet PATH       only the kubelet's view of the published binary beside the grpc-go reference plugin:
+                               kubeletsim (grpc-go) launches `PATH start --simulate 8` (usage and metrics on) and
+                               refplugin alternately: launch -> devices listed, RSS, Allocate, GetDevicePluginOptions
+                               and GetPreferredAllocation latency at concurrency 1 and 8, re-registration after
+                               kubelet restarts; then the same calls from Grpc.Net.Client; ratios ours / reference
+          --grpcgo-dir DIR     kubeletsim and refplugin already built there (default: bench/grpcgo/build into a
+                               temporary folder)
+          --launches N         launches of each plugin with kubeletsim (default 5)
+          --kubelet-calls N    calls per launch, warm-up included (default 13000)
+          --restarts N         kubelet restarts per plugin over its launches (default 20)
+          --grpcnet-launches N launches of each plugin with the Grpc.Net.Client driver (default 1; 0 skips it)
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
           --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
 
@@ -110,6 +127,8 @@ public static class Program
             return await UsageBench.RunAsync(refreshes) ? 0 : 1;
         if (options.ControlCalls is { } controlCalls)
             return await ControlBench.RunAsync(controlCalls) ? 0 : 1;
+        if (options.KubeletBinary is not null)
+            return await KubeletBench.RunAsync(options) ? 0 : 1;
         if (options.Scrapes is { } scrapes)
             return await ScrapeBench.RunAsync(scrapes) ? 0 : 1;
 
@@ -149,6 +168,11 @@ public static class Program
                 i++;
                 return v;
             }
+            int Zero()
+            {
+                i++;
+                return 0;
+            }
             o = args[i] switch
             {
                 "--calls" => o with { Calls = Int() },
@@ -167,6 +191,12 @@ public static class Program
                 "--trace" => o with { Trace = true },
                 "--traces" => o with { Traces = Int() is var t && t >= 2 ? t : throw new ArgumentException("--traces needs at least 2 (a standard error needs two)") },
                 "--seed" => o with { Seed = Int() },
+                "--kubelet" => o with { KubeletBinary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--kubelet needs a path") },
+                "--grpcgo-dir" => o with { GrpcGoDir = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--grpcgo-dir needs a path") },
+                "--launches" => o with { Launches = Int() },
+                "--kubelet-calls" => o with { KubeletCalls = Int() },
+                "--restarts" => o with { Restarts = i + 1 < args.Length && args[i + 1] == "0" ? Zero() : Int() },
+                "--grpcnet-launches" => o with { GrpcNetLaunches = i + 1 < args.Length && args[i + 1] == "0" ? Zero() : Int() },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
                 "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },
                 "-h" or "--help" => null!,
