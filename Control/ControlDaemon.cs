@@ -46,18 +46,6 @@ public sealed class ControlDaemon : IAsyncDisposable
     {
         var log = logs.CreateLogger("metagpu.control");
         var stateDir = node.Allocations.StateDirectory;
-        string? installed = null;
-        if (options.ContainerBinary is not null && options.Executable is { } executable)
-        {
-            try
-            {
-                installed = MgctlInstall.Install(stateDir, executable);
-            }
-            catch (IOException e)
-            {
-                log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
-            }
-        }
         MgctlInstall.EnsureRunDirectory(stateDir);
 
         var proc = new ProcFs(options.ProcRoot);
@@ -79,13 +67,41 @@ public sealed class ControlDaemon : IAsyncDisposable
             throw;
         }
 
-        var mounts = new List<ContainerMount> { new(MgctlInstall.ContainerRunDirectory, MgctlInstall.RunDirectory(stateDir)) };
-        if (installed is not null)
-            mounts.Insert(0, new ContainerMount(options.ContainerBinary!, installed));
-        additions.Publish(new ContainerAdditions.Snapshot(mounts, [new(MgctlInstall.SocketVariable, MgctlInstall.ContainerSocket)]));
-        log.LogInformation("control API on {Socket}; containers get {Mgctl} and {Socket2}", socket,
-            installed is null ? "no mgctl" : $"mgctl at {options.ContainerBinary}", MgctlInstall.ContainerSocket);
-        return new ControlDaemon(server, socket);
+        var runDirectory = new ContainerMount(MgctlInstall.ContainerRunDirectory, MgctlInstall.RunDirectory(stateDir));
+        List<KeyValuePair<string, string>> env = [new(MgctlInstall.SocketVariable, MgctlInstall.ContainerSocket)];
+        additions.Publish(new ContainerAdditions.Snapshot([runDirectory], env));
+        log.LogInformation("control API on {Socket}; containers get {Socket2}", socket, MgctlInstall.ContainerSocket);
+        var daemon = new ControlDaemon(server, socket);
+        if (options.ContainerBinary is { } containerBinary && options.Executable is { } executable)
+            daemon.Installed = Task.Run(() => InstallMgctl(stateDir, executable, containerBinary, runDirectory, env, additions, log));
+        return daemon;
+    }
+
+    /// <summary>
+    /// Done when mgctl is installed (or could not be) and its mount is published. Installing copies the executable
+    /// (several MB, with an fsync) or, after a restart, compares it with the installed copy: tens of milliseconds that
+    /// must not delay registering with the kubelet, so it runs beside it. A container allocated before it is done
+    /// gets the control socket and no mgctl, as when mgctl cannot be installed; never a mount whose source is missing.
+    /// </summary>
+    public Task Installed { get; private set; } = Task.CompletedTask;
+
+    private static void InstallMgctl(string stateDir, string executable, string containerBinary, ContainerMount runDirectory, List<KeyValuePair<string, string>> env,
+        ContainerAdditions additions, ILogger log)
+    {
+        try
+        {
+            var installed = MgctlInstall.Install(stateDir, executable);
+            additions.Publish(new ContainerAdditions.Snapshot([new ContainerMount(containerBinary, installed), runDirectory], env));
+            log.LogInformation("mgctl installed as {Path}; containers get it at {Mgctl}", installed, containerBinary);
+        }
+        catch (IOException e)
+        {
+            log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
+        }
     }
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync().ConfigureAwait(false);

@@ -5,8 +5,9 @@ public sealed record ContainerMount(string ContainerPath, string HostPath);
 
 /// <summary>
 /// What Allocate gives every container besides its allocation: mgctl and its socket's directory, and the variable
-/// that names the socket. Published by the control side once mgctl is installed (before the first registration),
-/// read by every Allocate; empty until then, so a container never gets a mount whose source is missing.
+/// that names the socket. Published by the control side: the socket's directory and variable when the control socket
+/// serves, mgctl's mount once mgctl is installed (beside the first registration, not before it); read by every
+/// Allocate, so a container never gets a mount whose source is missing.
 /// </summary>
 public sealed class ContainerAdditions
 {

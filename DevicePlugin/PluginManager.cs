@@ -15,12 +15,14 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
     PluginEvents? events = null, ContainerAdditions? additions = null)
 {
     public const string KubeletSocketName = "kubelet.sock";
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(10);
 
     private readonly TimeSpan _poll = pollInterval ?? TimeSpan.FromMilliseconds(200);
     private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
     private DateTime? _kubeletSocketSeen;
     private long _reconciledVersion = -1;
+    private TaskCompletionSource _directoryChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string KubeletSocket => Path.Combine(pluginDirectory, KubeletSocketName);
 
@@ -33,15 +35,23 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
     /// <summary>Runs until <paramref name="stop"/> fires, then stops every endpoint (streams closed, sockets removed).</summary>
     public async Task RunAsync(CancellationToken stop)
     {
+        // A kubelet restart shows as files created and deleted in its directory: inotify wakes the loop at once. The
+        // poll stays, for what inotify cannot see (a directory replaced, watches exhausted).
+        using var watch = new DirectoryWatch(pluginDirectory,
+            () => Interlocked.Exchange(ref _directoryChanged, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult());
+        if (!watch.Active)
+            log?.LogWarning("{Problem}: a kubelet restart is noticed by polling, within {Poll} ms", watch.Problem, _poll.TotalMilliseconds);
         try
         {
             while (!stop.IsCancellationRequested)
             {
                 var seen = state.Current.Version;
+                var changed = Volatile.Read(ref _directoryChanged).Task;
                 await ReconcileAsync(stop).ConfigureAwait(false);
-                // Wake on a state change (a config edit adds a resource) or at the next poll, whichever is first.
-                // WhenChanged holds no registration, so polling for hours leaves nothing behind.
-                await Task.WhenAny(state.WhenChanged(seen), Task.Delay(_poll, stop)).ConfigureAwait(false);
+                // Wake on a state change (a config edit adds a resource), a change in the directory, a retry that is
+                // due, or at the next poll, whichever is first. WhenChanged holds no registration, so polling for
+                // hours leaves nothing behind.
+                await Task.WhenAny(state.WhenChanged(seen), changed, Task.Delay(NextWake(), stop)).ConfigureAwait(false);
                 stop.ThrowIfCancellationRequested();
             }
         }
@@ -54,6 +64,19 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
                 await slot.StopAsync().ConfigureAwait(false);
             _slots.Clear();
         }
+    }
+
+    /// <summary>The poll interval, or less when an unregistered resource's next attempt is due sooner.</summary>
+    private TimeSpan NextWake()
+    {
+        var wake = _poll;
+        var now = DateTime.UtcNow;
+        foreach (var slot in _slots.Values)
+        {
+            if (slot.Endpoint is not null && !slot.Registered && slot.NextAttempt - now is var due && due < wake)
+                wake = due;
+        }
+        return wake < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wake;
     }
 
     private async Task ReconcileAsync(CancellationToken stop)
@@ -162,11 +185,15 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
         public DateTime NextAttempt { get; private set; }
         public string? LastErrorClass { get; set; }
 
-        /// <summary>Backs off (0.5 s doubling to 10 s) and logs a warning only when the kind of failure changes.</summary>
+        /// <summary>
+        /// Backs off (10 ms doubling to 10 s) and logs a warning only when the kind of failure changes. The first
+        /// retries come quickly because the commonest failure is momentary: a restarting kubelet's socket file exists
+        /// (inotify has seen it) a moment before the kubelet listens on it, and a connect then is refused.
+        /// </summary>
         public void Failed(string why, ILogger? log)
         {
             Attempts++;
-            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, 500 * Math.Pow(2, Math.Min(Attempts - 1, 10))));
+            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, FirstBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(Attempts - 1, 20))));
             NextAttempt = DateTime.UtcNow + delay;
             var errorClass = why.Split(':')[0];
             if (errorClass != LastErrorClass)

@@ -87,6 +87,9 @@ public sealed class ControlDaemonTests : IDisposable
         var options = new ControlOptions { Executable = Executable("metagpu", 4), ContainerBinary = "/opt/tools/mgctl" };
 
         var daemon = ControlDaemon.Start(node, view, additions, options, NullLoggerFactory.Instance);
+        // The socket and its directory are published at once, mgctl's mount when it is installed.
+        Assert.Contains(additions.Current.Mounts, m => m.ContainerPath == "/run/metagpu");
+        await daemon.Installed.WaitAsync(TimeSpan.FromSeconds(30));
         var socket = MgctlInstall.SocketPath(State);
         var runInode = Inode(MgctlInstall.RunDirectory(State));
         using var channel = new UnixChannel(socket);

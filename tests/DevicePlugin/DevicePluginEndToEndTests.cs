@@ -371,6 +371,8 @@ public sealed class DevicePluginEndToEndTests(FakeNvml fake, ITestOutputHelper o
         await using var kubelet = await TestKubelet.StartAsync(_dir);
         await using var plugin = StartPlugin(Backend.FakeNvml, 2); // stopped below; the using is for a failure before
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+        // mgctl is installed beside the registration, not before it: its mount comes once it is there.
+        await plugin.WaitForLogAsync("mgctl installed as ", Wait);
         var (ids, response) = await kubelet.Plugin(Resource)!.AdmitAsync(30);
 
         var key = MetaGpu.DevicePlugin.Allocations.AllocationKey.For(Resource, ids);

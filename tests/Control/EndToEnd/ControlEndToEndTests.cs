@@ -85,7 +85,7 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         var kubelet = await TestKubelet.StartAsync(Dir);
         var daemon = StartDaemon();
         await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
-        await daemon.WaitForLogAsync("control API on ", Wait);
+        await daemon.WaitForLogAsync("mgctl installed as ", Wait);
         var view = kubelet.Plugin(Resource)!;
         var (idsA, a) = await view.AdmitAsync(30);
         var (idsB, b) = await view.AdmitAsync(40);
@@ -232,7 +232,7 @@ public sealed class ControlEndToEndTests(FakeNvml fake, ITestOutputHelper output
         Assert.Equal(0, await daemon.TerminateAsync(Wait));
         await daemon.DisposeAsync();
         await using var restarted = StartDaemon();
-        await restarted.WaitForLogAsync("control API on ", Wait);
+        await restarted.WaitForLogAsync("mgctl installed as ", Wait);
         var again = await ProcessesAsync(podA, 2);
         Assert.Equal("notebook-a", again.GetProperty("containers")[0].GetProperty("allocation").GetProperty("pod").GetString());
         extra.Kill();
