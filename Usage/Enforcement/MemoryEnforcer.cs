@@ -62,7 +62,7 @@ public sealed class MemoryEnforcer(IProcessSignaller signaller, ILogger? log, Ti
             if (over.Contains(episode))
                 continue;
             _overSince.Remove(episode);
-            var c = ContainerOf(view, episode.Key);
+            var c = view.ContainerOf(episode.Key);
             log?.LogInformation("GPU memory back within the limit: {Namespace}/{Pod} container {Container} on GPU {Uuid}",
                 c?.Namespace ?? "", c?.Pod ?? "", c?.Container ?? "", episode.Uuid);
         }
@@ -87,16 +87,6 @@ public sealed class MemoryEnforcer(IProcessSignaller signaller, ILogger? log, Ti
             return byMemory != 0 ? byMemory : a.Pid.CompareTo(b.Pid);
         });
         return processes;
-    }
-
-    private static ContainerUsage? ContainerOf(WorkloadView view, string allocationKey)
-    {
-        foreach (var c in view.Containers)
-        {
-            if (c.AllocationKey == allocationKey)
-                return c;
-        }
-        return null;
     }
 
     private void Report(ContainerUsage container, ContainerGpu gpu, GpuProcessUsage? largest, MemorySettings options)
