@@ -23,6 +23,16 @@ public static class CommandLine
             (ExitCodes.NoNvml, "no NVML library"))}
         """;
 
+    private static CommandInfo? Named(IReadOnlyList<CommandInfo> commands, string name)
+    {
+        foreach (var c in commands)
+        {
+            if (c.Name == name)
+                return c;
+        }
+        return null;
+    }
+
     /// <param name="args">The process's arguments.</param>
     /// <param name="commands">Every command, by name.</param>
     /// <param name="parse">ConsoleAppFramework's generated entry: parses and runs the command in its arguments.</param>
@@ -39,7 +49,7 @@ public static class CommandLine
             return ExitCodes.Ok;
         }
         var name = args[0] == "--version" ? VersionCommand.Info.Name : args[0];
-        var command = commands.FirstOrDefault(c => c.Name == name);
+        var command = Named(commands, name);
         if (command is null)
         {
             Console.Error.WriteLine($"metagpu: unknown command '{Shorten(args[0])}'\n");

@@ -18,6 +18,11 @@ public static class ExitCodes
     public const int Interrupted = 130;
 
     /// <summary>The lines of a command's help that list them.</summary>
-    public static string Help(params (int Code, string Meaning)[] codes) =>
-        "Exit codes:\n" + string.Concat(codes.Select(c => $"  {c.Code,-3} {c.Meaning}\n"));
+    public static string Help(params (int Code, string Meaning)[] codes)
+    {
+        var help = "Exit codes:\n";
+        foreach (var (code, meaning) in codes)
+            help += $"  {code,-3} {meaning}\n";
+        return help;
+    }
 }

@@ -128,7 +128,7 @@ public sealed class StartCommand
         null => MgctlInstall.DefaultContainerBinary,
         "off" => null,
         { Length: 0 } => throw setting.Invalid($"an empty path; give an absolute path in the container, e.g. {MgctlInstall.DefaultContainerBinary}, or off"),
-        var path when !path.StartsWith('/') || path.EndsWith('/') || path.Split('/').Any(p => p is "." or "..") =>
+        var path when !path.StartsWith('/') || path.EndsWith('/') || Array.Exists(path.Split('/'), p => p is "." or "..") =>
             throw setting.Invalid($"'{path}' is not an absolute file path in the container, e.g. {MgctlInstall.DefaultContainerBinary}"),
         var path when path == MgctlInstall.ContainerRunDirectory || path.StartsWith(MgctlInstall.ContainerRunDirectory + "/", StringComparison.Ordinal) =>
             throw setting.Invalid($"'{path}' is inside {MgctlInstall.ContainerRunDirectory}, where the control socket's directory is mounted"),

@@ -16,7 +16,14 @@ public sealed record PlannedGpu(string Uuid, int Index, int MetaGpus, int? NumaN
 /// <summary>One extended resource (e.g. <c>cnvrg.io/metagpu</c>) and the GPUs it splits.</summary>
 public sealed record ResourcePlan(string ResourceName, IReadOnlyList<PlannedGpu> Gpus)
 {
-    public IEnumerable<MetaDeviceId> Devices() => Gpus.SelectMany(g => g.Devices());
+    public IEnumerable<MetaDeviceId> Devices()
+    {
+        foreach (var g in Gpus)
+        {
+            foreach (var d in g.Devices())
+                yield return d;
+        }
+    }
 
     public PlannedGpu? FindGpu(string uuid)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using Google.Protobuf;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Nvml;
+using MetaGpu.Primitives;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 
 namespace MetaGpu.DevicePlugin;
@@ -9,7 +10,15 @@ namespace MetaGpu.DevicePlugin;
 /// <summary>The resources to advertise on this node, and what building them had to say.</summary>
 public sealed record SharePlan(IReadOnlyList<ResourcePlan> Resources, IReadOnlyList<string> Warnings)
 {
-    public ResourcePlan? Find(string resourceName) => Resources.FirstOrDefault(r => r.ResourceName == resourceName);
+    public ResourcePlan? Find(string resourceName)
+    {
+        foreach (var r in Resources)
+        {
+            if (r.ResourceName == resourceName)
+                return r;
+        }
+        return null;
+    }
 }
 
 /// <summary>
@@ -70,7 +79,9 @@ public static class SharePlanBuilder
         foreach (var resource in config.Resources)
         {
             var planned = new List<PlannedGpu>();
-            foreach (var gpu in explicitly[resource.ResourceName].OrderBy(g => g.Index))
+            var byIndex = new List<GpuInfo>(explicitly[resource.ResourceName]);
+            StableSort.Sort(byIndex, static (a, b) => a.Index.CompareTo(b.Index));
+            foreach (var gpu in byIndex)
             {
                 if (gpu.MigEnabled == true)
                 {
@@ -88,7 +99,10 @@ public static class SharePlanBuilder
             var size = ListAndWatchSize(plan);
             if (size > KubeletMaxMessageSize)
             {
-                throw Error(config, resource, $"{resource.ResourceName} would advertise {planned.Sum(g => g.MetaGpus)} devices in a " +
+                var devices = 0;
+                foreach (var g in planned)
+                    devices += g.MetaGpus;
+                throw Error(config, resource, $"{resource.ResourceName} would advertise {devices} devices in a " +
                     $"{size} byte ListAndWatch message; the kubelet accepts at most {KubeletMaxMessageSize} bytes: lower metaGpus");
             }
             resources.Add(plan);
@@ -101,9 +115,13 @@ public static class SharePlanBuilder
 
     private static GpuInfo? Resolve(string entry, GpuInventory inventory)
     {
-        if (int.TryParse(entry, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
-            return inventory.Gpus.FirstOrDefault(g => g.Index == index);
-        return inventory.Gpus.FirstOrDefault(g => string.Equals(g.Uuid, entry, StringComparison.OrdinalIgnoreCase));
+        var isIndex = int.TryParse(entry, NumberStyles.None, CultureInfo.InvariantCulture, out var index);
+        foreach (var g in inventory.Gpus)
+        {
+            if (isIndex ? g.Index == index : string.Equals(g.Uuid, entry, StringComparison.OrdinalIgnoreCase))
+                return g;
+        }
+        return null;
     }
 
     private static ConfigException Error(SharingConfig config, ResourceSharing r, string message) =>

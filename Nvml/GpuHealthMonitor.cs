@@ -33,7 +33,10 @@ public sealed class GpuHealthMonitor : IDisposable
         _log = log;
         _time = time ?? TimeProvider.System;
         var now = _time.GetUtcNow();
-        _snapshot = new(new GpuHealthSnapshot(1, uuids.ToDictionary(u => u, u => new GpuHealth(u, true, null, now), StringComparer.Ordinal)));
+        var gpus = new Dictionary<string, GpuHealth>(StringComparer.Ordinal);
+        foreach (var u in uuids)
+            gpus.Add(u, new GpuHealth(u, true, null, now));
+        _snapshot = new(new GpuHealthSnapshot(1, gpus));
     }
 
     /// <summary>The rules in force; replaced on a config change and used from the next event on.</summary>
@@ -105,8 +108,11 @@ public sealed class GpuHealthMonitor : IDisposable
             MarkUnhealthy([uuid], "health events unavailable: " + why);
         if (previous is not null)
         {
-            foreach (var uuid in previous.RegistrationFailures.Keys.Where(u => !watcher.RegistrationFailures.ContainsKey(u)))
-                _log?.LogInformation("GPU {Uuid}: health events registered again", uuid);
+            foreach (var uuid in previous.RegistrationFailures.Keys)
+            {
+                if (!watcher.RegistrationFailures.ContainsKey(uuid))
+                    _log?.LogInformation("GPU {Uuid}: health events registered again", uuid);
+            }
         }
         foreach (var (uuid, why) in watcher.Unwatched)
         {
@@ -166,9 +172,15 @@ public sealed class GpuHealthMonitor : IDisposable
     /// <summary>Asks each healthy GPU a cheap query; one that does not answer is unhealthy (NVML's words say why).</summary>
     private void ProbeHealthy()
     {
-        List<string> healthy;
+        var healthy = new List<string>();
         lock (_lock)
-            healthy = _snapshot.Current.Gpus.Values.Where(h => h.Healthy).Select(h => h.Uuid).ToList();
+        {
+            foreach (var h in _snapshot.Current.Gpus.Values)
+            {
+                if (h.Healthy)
+                    healthy.Add(h.Uuid);
+            }
+        }
         foreach (var uuid in healthy)
         {
             try
@@ -239,14 +251,16 @@ public sealed class GpuHealthMonitor : IDisposable
     private void CheckRecoveries(IGpuEventWatcher watcher)
     {
         var now = _time.GetUtcNow();
-        List<string> candidates;
+        var candidates = new List<string>();
         lock (_lock)
         {
-            candidates = _snapshot.Current.Gpus.Values
-                .Where(h => !h.Healthy && !watcher.RegistrationFailures.ContainsKey(h.Uuid))
-                .Where(h => !_lastCritical.TryGetValue(h.Uuid, out var last) || now - last >= _options.RecoveryQuietPeriod)
-                .Select(h => h.Uuid)
-                .ToList();
+            foreach (var h in _snapshot.Current.Gpus.Values)
+            {
+                if (h.Healthy || watcher.RegistrationFailures.ContainsKey(h.Uuid))
+                    continue;
+                if (!_lastCritical.TryGetValue(h.Uuid, out var last) || now - last >= _options.RecoveryQuietPeriod)
+                    candidates.Add(h.Uuid);
+            }
         }
         foreach (var uuid in candidates)
         {

@@ -22,7 +22,10 @@ public sealed record GpuReport(
         {
             try
             {
-                return backend.GetProcesses(g.Uuid).Select(p => new GpuReportProcess(p.Pid, p.UsedMemoryBytes / MiB, p.Kind == GpuProcessKind.Compute ? "compute" : "graphics")).ToList();
+                var processes = new List<GpuReportProcess>();
+                foreach (var p in backend.GetProcesses(g.Uuid))
+                    processes.Add(new GpuReportProcess(p.Pid, p.UsedMemoryBytes / MiB, p.Kind == GpuProcessKind.Compute ? "compute" : "graphics"));
+                return processes;
             }
             catch (GpuBackendException e)
             {
@@ -30,14 +33,17 @@ public sealed record GpuReport(
                 return [];
             }
         }
-        var gpus = inventory.Gpus.Select(g => new GpuReportEntry(
-            g.Index, g.Uuid, g.Name,
-            g.MemoryTotalBytes / MiB, g.MemoryUsedBytes / MiB, g.MemoryFreeBytes / MiB,
-            g.PciBusId, g.NumaNode, g.MinorNumber, g.ComputeMode, g.MigEnabled,
-            g.TemperatureCelsius, g.PowerMilliwatts is { } mw ? Math.Round(mw / 1000.0, 1) : null,
-            g.UtilizationGpuPercent, g.UtilizationMemoryPercent,
-            Processes(g)))
-            .ToList();
+        var gpus = new List<GpuReportEntry>(inventory.Gpus.Count);
+        foreach (var g in inventory.Gpus)
+        {
+            gpus.Add(new GpuReportEntry(
+                g.Index, g.Uuid, g.Name,
+                g.MemoryTotalBytes / MiB, g.MemoryUsedBytes / MiB, g.MemoryFreeBytes / MiB,
+                g.PciBusId, g.NumaNode, g.MinorNumber, g.ComputeMode, g.MigEnabled,
+                g.TemperatureCelsius, g.PowerMilliwatts is { } mw ? Math.Round(mw / 1000.0, 1) : null,
+                g.UtilizationGpuPercent, g.UtilizationMemoryPercent,
+                Processes(g)));
+        }
         return new GpuReport(backend.Kind, inventory.DriverVersion, inventory.CudaDriverVersion, gpus, unavailable);
     }
 
@@ -137,19 +143,17 @@ public sealed record GpuReport(
         AppendTable(sb, rows);
         foreach (var u in Unavailable)
             sb.Append(CultureInfo.InvariantCulture, $"GPU {u.Index}{(u.Uuid is null ? "" : $" ({u.Uuid})")} is unavailable: {u.Reason}\n");
-        var processes = Gpus.SelectMany(g => g.Processes.Select(p => (g, p))).ToList();
-        sb.Append('\n');
-        if (processes.Count == 0)
+        var prow = new List<string[]> { new[] { "GPU", "PID", "TYPE", "MEMORY" } };
+        foreach (var g in Gpus)
         {
-            sb.Append("No GPU processes.\n");
-        }
-        else
-        {
-            var prow = new List<string[]> { new[] { "GPU", "PID", "TYPE", "MEMORY" } };
-            foreach (var (g, p) in processes)
+            foreach (var p in g.Processes)
                 prow.Add([g.Index.ToString(CultureInfo.InvariantCulture), p.Pid.ToString(CultureInfo.InvariantCulture), p.Kind, p.UsedMemoryMiB is { } m ? $"{m} MiB" : "n/a"]);
-            AppendTable(sb, prow);
         }
+        sb.Append('\n');
+        if (prow.Count == 1)
+            sb.Append("No GPU processes.\n");
+        else
+            AppendTable(sb, prow);
         return sb.ToString();
     }
 

@@ -16,7 +16,9 @@ public sealed class SimulatedBackend : IGpuBackend
 
     public SimulatedBackend(IEnumerable<SimulatedGpuModel> models)
     {
-        _gpus = models.Select((m, i) => new SimulatedGpu(i, m)).ToList();
+        _gpus = [];
+        foreach (var m in models)
+            _gpus.Add(new SimulatedGpu(_gpus.Count, m));
         if (_gpus.Count == 0)
             throw new ArgumentException("a simulation needs at least one GPU", nameof(models));
     }
@@ -33,7 +35,7 @@ public sealed class SimulatedBackend : IGpuBackend
     public string CudaDriverVersion { get; init; } = "12.4";
 
     /// <summary>UUIDs in index order.</summary>
-    public IReadOnlyList<string> Uuids => _gpus.Select(g => g.Uuid).ToList();
+    public IReadOnlyList<string> Uuids => _gpus.ConvertAll(g => g.Uuid);
 
     public GpuInventory GetInventory()
     {
@@ -48,7 +50,7 @@ public sealed class SimulatedBackend : IGpuBackend
                     unavailable.Add(new GpuProblem(g.Index, g.Uuid, "nvmlDeviceGetMemoryInfo failed: GPU is lost (NVML error 15)"));
                     continue;
                 }
-                var used = Math.Min(g.Model.MemoryBytes, g.BaseUsedBytes + (ulong)g.Processes.Sum(p => (long)(p.UsedMemoryBytes ?? 0)));
+                var used = Math.Min(g.Model.MemoryBytes, g.BaseUsedBytes + ProcessMemory(g));
                 gpus.Add(new GpuInfo
                 {
                     Index = g.Index,
@@ -77,7 +79,7 @@ public sealed class SimulatedBackend : IGpuBackend
         lock (_lock)
         {
             var g = Find(uuid, "nvmlDeviceGetComputeRunningProcesses_v3");
-            return g.Processes.ToList();
+            return new List<GpuProcess>(g.Processes);
         }
     }
 
@@ -86,7 +88,7 @@ public sealed class SimulatedBackend : IGpuBackend
         lock (_lock)
         {
             var g = Find(uuid, "nvmlDeviceGetProcessUtilization");
-            return g.Utilization.Where(s => s.TimestampMicroseconds > sinceTimestampMicroseconds).ToList();
+            return g.Utilization.FindAll(s => s.TimestampMicroseconds > sinceTimestampMicroseconds);
         }
     }
 
@@ -175,7 +177,19 @@ public sealed class SimulatedBackend : IGpuBackend
     public string? FailEvents { get; set; }
 
     private SimulatedGpu FindUnchecked(string uuid) =>
-        _gpus.FirstOrDefault(g => g.Uuid == uuid) ?? throw new GpuBackendException("nvmlDeviceGetHandleByUUID", NvmlReturn.NotFound, "Not Found");
+        _gpus.Find(g => g.Uuid == uuid) ?? throw new GpuBackendException("nvmlDeviceGetHandleByUUID", NvmlReturn.NotFound, "Not Found");
+
+    /// <summary>What the GPU's processes hold, as NVML's memory figures add them up.</summary>
+    private static ulong ProcessMemory(SimulatedGpu g)
+    {
+        long sum = 0;
+        foreach (var p in g.Processes)
+        {
+            var bytes = (long)(p.UsedMemoryBytes ?? 0);
+            sum = checked(sum + bytes); // an absurd total throws rather than wraps, as Enumerable.Sum did
+        }
+        return (ulong)sum;
+    }
 
     private SimulatedGpu Find(string uuid, string function)
     {
@@ -313,7 +327,9 @@ public sealed record SimulatedGpuModel(string Name, ulong MemoryBytes, bool Supp
         {
             if (n is < 1 or > 64)
                 throw new FormatException($"--simulate {text}: the GPU count must be 1..64");
-            return Enumerable.Repeat(Default, n).ToList();
+            var all = new List<SimulatedGpuModel>(n);
+            AddCopies(all, Default, n);
+            return all;
         }
         var models = new List<SimulatedGpuModel>();
         foreach (var rawPart in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
@@ -339,11 +355,17 @@ public sealed record SimulatedGpuModel(string Name, ulong MemoryBytes, bool Supp
                 model = model with { MemoryBytes = ParseMemory(memory, rawPart) };
             if (count is < 1 or > 64)
                 throw new FormatException($"--simulate: count in '{rawPart}' must be 1..64");
-            models.AddRange(Enumerable.Repeat(model, count));
+            AddCopies(models, model, count);
         }
         if (models.Count is 0 or > 64)
             throw new FormatException($"--simulate {text}: between 1 and 64 GPUs, please");
         return models;
+    }
+
+    private static void AddCopies(List<SimulatedGpuModel> models, SimulatedGpuModel model, int count)
+    {
+        for (var i = 0; i < count; i++)
+            models.Add(model);
     }
 
     private static ulong ParseMemory(string text, string part)

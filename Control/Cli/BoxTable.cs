@@ -41,7 +41,9 @@ internal static class BoxTable
     /// <param name="maxWidth">The terminal's width: shrinking columns are shortened to fit it, when it is known.</param>
     public static string Render(IReadOnlyList<string[]> header, IReadOnlyList<Block> blocks, int? maxWidth, Styler styler)
     {
-        var widths = blocks.Select(ColumnWidths).ToList();
+        var widths = new List<int[]>(blocks.Count);
+        foreach (var block in blocks)
+            widths.Add(ColumnWidths(block));
         if (maxWidth is { } limit)
         {
             for (var b = 0; b < blocks.Count; b++)
@@ -49,7 +51,7 @@ internal static class BoxTable
         }
         var inner = 0;
         foreach (var line in header)
-            inner = Math.Max(inner, line.Sum(p => p.Length) + 3 * (line.Length - 1));
+            inner = Math.Max(inner, TotalLength(line) + 3 * (line.Length - 1));
         for (var b = 0; b < blocks.Count; b++)
         {
             inner = Math.Max(inner, RowWidth(widths[b]));
@@ -91,7 +93,9 @@ internal static class BoxTable
 
     private static int[] ColumnWidths(Block block)
     {
-        var widths = block.Columns.Select(c => c.Header.Length).ToArray();
+        var widths = new int[block.Columns.Count];
+        for (var c = 0; c < widths.Length; c++)
+            widths[c] = block.Columns[c].Header.Length;
         foreach (var row in block.Rows)
         {
             for (var c = 0; c < widths.Length && c < row.Length; c++)
@@ -100,12 +104,36 @@ internal static class BoxTable
         return widths;
     }
 
-    private static int RowWidth(int[] widths) => widths.Sum() + Gap.Length * Math.Max(0, widths.Length - 1);
+    private static int RowWidth(int[] widths)
+    {
+        var sum = 0;
+        foreach (var w in widths)
+            sum += w;
+        return sum + Gap.Length * Math.Max(0, widths.Length - 1);
+    }
+
+    private static int TotalLength(string[] parts)
+    {
+        var sum = 0;
+        foreach (var p in parts)
+            sum += p.Length;
+        return sum;
+    }
+
+    private static int ShrinkingColumn(Block block)
+    {
+        for (var c = 0; c < block.Columns.Count; c++)
+        {
+            if (block.Columns[c].Shrinks)
+                return c;
+        }
+        return -1;
+    }
 
     /// <summary>Shortens the block's shrinking column (and its cells) until the row fits <paramref name="limit"/>, not below 12.</summary>
     private static void Shrink(Block block, int[] widths, int limit)
     {
-        var c = block.Columns.ToList().FindIndex(x => x.Shrinks);
+        var c = ShrinkingColumn(block);
         if (c < 0 || RowWidth(widths) <= limit)
             return;
         var target = Math.Max(Math.Max(MinShrunk, block.Columns[c].Header.Length), widths[c] - (RowWidth(widths) - limit));
@@ -159,7 +187,7 @@ internal static class BoxTable
             return parts[0];
         if (parts.Length == 2)
             return parts[0] + new string(' ', Math.Max(3, inner - parts[0].Length - parts[1].Length)) + parts[1];
-        var free = inner - parts.Sum(p => p.Length);
+        var free = inner - TotalLength(parts);
         var left = Math.Max(3, free / 2);
         var right = Math.Max(3, free - left);
         return parts[0] + new string(' ', left) + parts[1] + new string(' ', right) + parts[2];

@@ -37,17 +37,27 @@ internal static class DevicesTable
         var block = new Block(null, columns, "No GPUs: your allocation has none on this node");
         foreach (var d in devices)
         {
-            var share = d.Grants.Sum(g => g.SharePercent);
-            var allowed = d.Grants.Aggregate(0UL, (s, g) => s + g.MemoryAllowedBytes);
-            var used = d.Grants.Aggregate(0UL, (s, g) => s + g.MemoryUsedBytes);
+            var share = 0.0;
+            ulong allowed = 0, used = 0;
+            long metaDevices = 0;
+            var resources = new List<string>();
+            foreach (var g in d.Grants)
+            {
+                share += g.SharePercent;
+                allowed += g.MemoryAllowedBytes;
+                used += g.MemoryUsedBytes;
+                metaDevices += g.MetaDevices;
+                if (!resources.Contains(g.Resource))
+                    resources.Add(g.Resource);
+            }
             List<Cell> row = [Formats.Number(d.Index)];
             if (wide)
                 row.Add(Formats.OrDash(d.Uuid));
             row.Add(Formats.OrDash(d.Name, 64));
             if (wide)
             {
-                row.Add(Formats.OrDash(string.Join(",", d.Grants.Select(g => g.Resource).Distinct()), 120));
-                row.Add(Formats.Number(d.Grants.Sum(g => (long)g.MetaDevices)));
+                row.Add(Formats.OrDash(string.Join(",", resources), 120));
+                row.Add(Formats.Number(metaDevices));
             }
             row.Add(d.Grants.Count > 0 ? Formats.Percent(share) : "-");
             row.Add(new Cell(d.Grants.Count > 0 ? Formats.UsedOf(used, allowed) : "-", used > allowed ? CellStyle.Alert : CellStyle.None));
@@ -75,7 +85,10 @@ internal static class DevicesTable
             row.Add(Formats.OrDash(d.Name, 64));
             row.Add(Formats.UsedOf(d.MemoryUsedBytes, d.MemoryTotalBytes));
             row.Add(d.HasUtilizationPercent ? Formats.Percent(d.UtilizationPercent) : "-");
-            row.Add(Formats.OrDash(string.Join(", ", d.Splits.Select(s => $"{s.Resource}: {s.MetaGpus} x {Formats.Mib(s.ShareMemoryBytes)}")), 240));
+            var splits = new List<string>(d.Splits.Count);
+            foreach (var s in d.Splits)
+                splits.Add($"{s.Resource}: {s.MetaGpus} x {Formats.Mib(s.ShareMemoryBytes)}");
+            row.Add(Formats.OrDash(string.Join(", ", splits), 240));
             block.Add([.. row]);
         }
         return block;

@@ -28,7 +28,10 @@ internal static class InfoText
         lines.Add(("Pod names", info.PodResourcesAvailable ? "known (the kubelet's pod-resources service answers)" : "unknown (the kubelet's pod-resources service did not answer)"));
         lines.Add(("Refreshed", info.RefreshedUnixMs > 0 ? $"{Formats.Timestamp(info.RefreshedUnixMs)} ({Formats.Ago(info.RefreshedUnixMs, now)})" : "never"));
 
-        var width = lines.Max(l => l.Label.Length) + 2;
+        var width = 0;
+        foreach (var (label, _) in lines)
+            width = Math.Max(width, label.Length);
+        width += 2;
         var sb = new StringBuilder();
         foreach (var (label, value) in lines)
             sb.Append((label.Length > 0 ? label + ":" : "").PadRight(width)).Append(value).Append('\n');

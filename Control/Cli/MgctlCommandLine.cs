@@ -205,10 +205,10 @@ public static class MgctlCommandLine
                 used = positionals.Count; // checked below
                 if (positionals.Count == 1)
                     topic = HelpTopic.Overview;
-                else if (TopicOf(positionals.Skip(1).ToList()) is { } t)
+                else if (TopicOf(positionals.GetRange(1, positionals.Count - 1)) is { } t)
                     topic = t;
                 else
-                    Fail($"no help for '{Shown(string.Join(' ', positionals.Skip(1)))}': the commands are get, kill, info, ping, version, help");
+                    Fail($"no help for '{Shown(string.Join(' ', positionals.GetRange(1, positionals.Count - 1)))}': the commands are get, kill, info, ping, version, help");
                 if (help)
                     topic = HelpTopic.Help; // mgctl help --help
                 return error is null || help

@@ -55,8 +55,10 @@ internal static class ProcessesTable
         }
         if (!node)
         {
-            foreach (var d in view.Devices.Devices.Where(d => d.OthersProcesses > 0 || d.OthersMemoryUsedBytes > 0))
+            foreach (var d in view.Devices.Devices)
             {
+                if (d.OthersProcesses <= 0 && d.OthersMemoryUsedBytes == 0)
+                    continue;
                 List<Cell> row = [Formats.Number(d.Index)];
                 if (wide)
                     row.AddRange([Formats.OrDash(d.Uuid), "-"]);

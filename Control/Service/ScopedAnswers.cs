@@ -73,7 +73,20 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
         var answer = new ListDevicesResponse { Scope = ScopeOf(caller, own), RefreshedUnixMs = UnixMs(view.Taken) };
         foreach (var g in view.Gpus)
         {
-            var grants = own.SelectMany(c => c.Gpus.Where(x => x.Uuid == g.Uuid).Select(x => (Container: c, Gpu: x))).ToList();
+            var grants = new List<DeviceGrant>();
+            foreach (var c in own)
+            {
+                foreach (var x in c.Gpus)
+                {
+                    if (x.Uuid != g.Uuid)
+                        continue;
+                    grants.Add(new DeviceGrant
+                    {
+                        AllocationKey = c.AllocationKey, Resource = c.Resource, MetaDevices = x.MetaDevices, SharePercent = x.SharePercent,
+                        MemoryAllowedBytes = x.MemoryAllowedBytes, MemoryUsedBytes = x.MemoryUsedBytes,
+                    });
+                }
+            }
             if (caller.Scope == CallerScope.Allocation && grants.Count == 0)
                 continue;
             var device = new Device
@@ -84,24 +97,16 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
                 device.UtilizationPercent = u;
             foreach (var s in g.Shares)
                 device.Splits.Add(new DeviceSplit { Resource = s.Resource, MetaGpus = s.MetaGpus, ShareMemoryBytes = s.ShareMemoryMiB << 20 });
-            foreach (var (c, x) in grants)
-            {
-                device.Grants.Add(new DeviceGrant
-                {
-                    AllocationKey = c.AllocationKey, Resource = c.Resource, MetaDevices = x.MetaDevices, SharePercent = x.SharePercent,
-                    MemoryAllowedBytes = x.MemoryAllowedBytes, MemoryUsedBytes = x.MemoryUsedBytes,
-                });
-            }
+            device.Grants.AddRange(grants);
             if (caller.Scope == CallerScope.Allocation)
             {
                 // Everyone else on this GPU, as totals: other containers' processes and those of no allocation.
-                foreach (var p in view.Containers.Where(c => !caller.Holds(c.AllocationKey)).SelectMany(c => c.Processes).Concat(view.Unallocated))
+                foreach (var c in view.Containers)
                 {
-                    if (p.GpuUuid != g.Uuid)
-                        continue;
-                    device.OthersProcesses++;
-                    device.OthersMemoryUsedBytes += p.MemoryUsedBytes ?? 0;
+                    if (!caller.Holds(c.AllocationKey))
+                        CountOthers(device, c.Processes);
                 }
+                CountOthers(device, view.Unallocated);
             }
             answer.Devices.Add(device);
         }
@@ -115,7 +120,14 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
     public GpuProcessUsage? FindKillable(Caller caller, WorkloadView view, int pid)
     {
         if (caller.Scope == CallerScope.Node)
-            return view.Containers.SelectMany(c => c.Processes).Concat(view.Unallocated).FirstOrDefault(p => p.Pid == pid && p.Identified);
+        {
+            foreach (var c in view.Containers)
+            {
+                if (IdentifiedWithPid(c.Processes, pid) is { } p)
+                    return p;
+            }
+            return IdentifiedWithPid(view.Unallocated, pid);
+        }
         foreach (var c in OwnContainers(caller, view))
         {
             foreach (var p in c.Processes)
@@ -133,7 +145,7 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
         var own = new List<ContainerUsage>(caller.AllocationKeys.Count);
         foreach (var key in caller.AllocationKeys)
         {
-            var listed = view.Containers.FirstOrDefault(c => c.AllocationKey == key);
+            var listed = view.ContainerOf(key);
             if (listed is not null)
             {
                 own.Add(listed);
@@ -141,10 +153,34 @@ public sealed class ScopedAnswers(Func<string, AllocationRecord?> readAllocation
             }
             if (readAllocation(key) is not { } record)
                 continue;
-            own.Add(new ContainerUsage(key, "", "", "", record.Resource, record.Request,
-                [.. record.Gpus.Select(g => new Usage.Workload.ContainerGpu(g.Uuid, g.Index, g.MetaDevices, g.MetaGpus, g.MemoryLimitMiB << 20, 0, 0))], []));
+            var gpus = new List<Usage.Workload.ContainerGpu>(record.Gpus.Count);
+            foreach (var g in record.Gpus)
+                gpus.Add(new Usage.Workload.ContainerGpu(g.Uuid, g.Index, g.MetaDevices, g.MetaGpus, g.MemoryLimitMiB << 20, 0, 0));
+            own.Add(new ContainerUsage(key, "", "", "", record.Resource, record.Request, gpus, []));
         }
         return own;
+    }
+
+    /// <summary>Adds the processes of <paramref name="processes"/> on the device's GPU to its totals of others' use.</summary>
+    private static void CountOthers(Device device, IReadOnlyList<GpuProcessUsage> processes)
+    {
+        foreach (var p in processes)
+        {
+            if (p.GpuUuid != device.Uuid)
+                continue;
+            device.OthersProcesses++;
+            device.OthersMemoryUsedBytes += p.MemoryUsedBytes ?? 0;
+        }
+    }
+
+    private static GpuProcessUsage? IdentifiedWithPid(IReadOnlyList<GpuProcessUsage> processes, int pid)
+    {
+        foreach (var p in processes)
+        {
+            if (p.Pid == pid && p.Identified)
+                return p;
+        }
+        return null;
     }
 
     private static AllocationRef RefOf(ContainerUsage c) =>

@@ -20,7 +20,9 @@ public static class AllocationKey
     {
         ArgumentNullException.ThrowIfNull(resource);
         ArgumentNullException.ThrowIfNull(ids);
-        var text = resource + "\n" + string.Join("\n", ids.Order(StringComparer.Ordinal));
+        var sorted = new List<string>(ids);
+        sorted.Sort(StringComparer.Ordinal); // equal IDs are the same text: their order cannot show
+        var text = resource + "\n" + string.Join("\n", sorted);
         Span<byte> hash = stackalloc byte[Sha256.HashSizeInBytes];
         Sha256.HashData(Encoding.UTF8.GetBytes(text), hash);
         return Convert.ToHexStringLower(hash[..(Length / 2)]);

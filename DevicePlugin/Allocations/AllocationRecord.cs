@@ -22,16 +22,35 @@ public sealed record AllocationRecord(
         ArgumentNullException.ThrowIfNull(resource);
         ArgumentNullException.ThrowIfNull(ids);
         ArgumentNullException.ThrowIfNull(shape);
-        var gpus = shape.PerGpu.Select(AllocationGpu.Of).ToList();
-        var sorted = ids.Order(StringComparer.Ordinal).ToList();
-        return new AllocationRecord(resource, AllocationKey.For(resource, sorted), sorted, sorted.Count,
-            gpus.Aggregate(0UL, (sum, g) => sum + g.MemoryLimitMiB), gpus);
+        var gpus = new List<AllocationGpu>(shape.PerGpu.Count);
+        ulong memoryLimitMiB = 0;
+        foreach (var share in shape.PerGpu)
+        {
+            var gpu = AllocationGpu.Of(share);
+            gpus.Add(gpu);
+            memoryLimitMiB += gpu.MemoryLimitMiB;
+        }
+        var sorted = new List<string>(ids);
+        sorted.Sort(StringComparer.Ordinal); // equal IDs are the same text: their order cannot show
+        return new AllocationRecord(resource, AllocationKey.For(resource, sorted), sorted, sorted.Count, memoryLimitMiB, gpus);
     }
 
     public bool Equals(AllocationRecord? other) =>
         other is not null && Resource == other.Resource && Key == other.Key && Request == other.Request &&
-        MemoryLimitMiB == other.MemoryLimitMiB && DeviceIds.SequenceEqual(other.DeviceIds, StringComparer.Ordinal) &&
-        Gpus.SequenceEqual(other.Gpus);
+        MemoryLimitMiB == other.MemoryLimitMiB && SameItems(DeviceIds, other.DeviceIds) && SameItems(Gpus, other.Gpus);
+
+    /// <summary>The same elements in the same order (strings compare ordinal).</summary>
+    private static bool SameItems<T>(IReadOnlyList<T> a, IReadOnlyList<T> b)
+    {
+        if (a.Count != b.Count)
+            return false;
+        for (var i = 0; i < a.Count; i++)
+        {
+            if (!EqualityComparer<T>.Default.Equals(a[i], b[i]))
+                return false;
+        }
+        return true;
+    }
 
     public override int GetHashCode() => HashCode.Combine(Resource, Key, Request, MemoryLimitMiB, DeviceIds.Count, Gpus.Count);
 }

@@ -28,7 +28,7 @@ public sealed class AllocationSweeper(AllocationFiles files, TimeSpan unreferenc
         {
             var now = time.GetUtcNow();
             var cutoff = now - UnreferencedFor;
-            var present = files.Keys().ToHashSet(StringComparer.Ordinal);
+            var present = new HashSet<string>(files.Keys(), StringComparer.Ordinal);
             var removed = new List<string>();
             foreach (var key in present)
             {
@@ -62,9 +62,12 @@ public sealed class AllocationSweeper(AllocationFiles files, TimeSpan unreferenc
                         log?.LogWarning("cannot remove an unused allocation file: {Error}", e.Message);
                 }
             }
-            // Keys whose files went some other way need no memory.
-            foreach (var key in _absentSince.Keys.Where(k => !present.Contains(k)).ToList())
-                _absentSince.Remove(key);
+            // Keys whose files went some other way need no memory (a dictionary's entries may be removed while it is enumerated).
+            foreach (var key in _absentSince.Keys)
+            {
+                if (!present.Contains(key))
+                    _absentSince.Remove(key);
+            }
             _failed.IntersectWith(present);
             files.ForgetWrites(present, cutoff);
             return removed;

@@ -6,7 +6,7 @@ namespace MetaGpu.DevicePlugin.Config;
 /// </summary>
 internal sealed class ConfigChoice<T>(params (string Name, T Value)[] items) where T : struct, Enum
 {
-    public string Allowed { get; } = string.Join(", ", items.Select(i => i.Name));
+    public string Allowed { get; } = NamesOf(items);
 
     public bool TryParse(string raw, out T value)
     {
@@ -30,6 +30,14 @@ internal sealed class ConfigChoice<T>(params (string Name, T Value)[] items) whe
                 return name;
         }
         throw new ArgumentOutOfRangeException(nameof(value), value, null);
+    }
+
+    private static string NamesOf((string Name, T Value)[] items)
+    {
+        var names = new string[items.Length];
+        for (var i = 0; i < items.Length; i++)
+            names[i] = items[i].Name;
+        return string.Join(", ", names);
     }
 
     /// <summary>The error phrase for a value that is none of them.</summary>

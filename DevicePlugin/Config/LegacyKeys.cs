@@ -15,12 +15,12 @@ internal static class LegacyKeys
     /// <summary>The original shared these between daemon and containers. The warning never shows their value.</summary>
     private static readonly string[] Secrets = ["jwtSecret", "deviceToken", "containerToken"];
 
-    public static readonly IReadOnlyDictionary<string, string> TopLevel = Build(Obsolete.Concat(Secrets));
+    public static readonly IReadOnlyDictionary<string, string> TopLevel = Build([.. Obsolete, .. Secrets]);
 
     /// <summary>Inside a <c>deviceSharing</c> entry.</summary>
     public static readonly IReadOnlyDictionary<string, string> InDeviceSharing = Build(["autoReshare"]);
 
-    private static Dictionary<string, string> Build(IEnumerable<string> keys)
+    private static Dictionary<string, string> Build(string[] keys)
     {
         var warnings = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var k in keys)

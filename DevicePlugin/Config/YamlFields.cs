@@ -30,11 +30,21 @@ internal sealed class YamlFields
                 context.Warn(keyNode, warning);
                 continue;
             }
-            if (!allowed.Contains(key))
+            if (!IsOneOf(key, allowed))
                 throw context.Error(keyNode, $"unknown key {ConfigText.Quote(key)} in {where} (allowed: {allowedText ?? string.Join(", ", allowed)})");
             fields._entries[key] = (keyNode, value);
         }
         return fields;
+    }
+
+    private static bool IsOneOf(string key, IReadOnlyList<string> allowed)
+    {
+        foreach (var a in allowed)
+        {
+            if (a == key)
+                return true;
+        }
+        return false;
     }
 
     public YamlNode? this[string key] => _entries.TryGetValue(key, out var e) ? e.Value : null;

@@ -54,9 +54,12 @@ public static class DemoRun
             }, logs, stop.Token));
 
             var devices = await WaitAsync(kubelet, d => d.Count == 200, "the plugin to register and list its devices", cancel).ConfigureAwait(false);
-            var sockets = string.Join(", ", Directory.GetFiles(directory, "*.sock").Select(Path.GetFileName).Order(StringComparer.Ordinal));
-            output.WriteLine($"1. The plugin registered {Resource} with the kubelet; sockets: {sockets}");
-            output.WriteLine($"   ListAndWatch: {devices.Count} meta-devices, {devices.Values.Count(d => d.Health == DeviceList.Healthy)} healthy, e.g. {devices.Keys.Order(StringComparer.Ordinal).First()}");
+            var sockets = Array.ConvertAll(Directory.GetFiles(directory, "*.sock"), p => Path.GetFileName(p));
+            Array.Sort(sockets, StringComparer.Ordinal);
+            output.WriteLine($"1. The plugin registered {Resource} with the kubelet; sockets: {string.Join(", ", sockets)}");
+            var ids = new List<string>(devices.Keys);
+            ids.Sort(StringComparer.Ordinal);
+            output.WriteLine($"   ListAndWatch: {devices.Count} meta-devices, {Healthy(devices)} healthy, e.g. {ids[0]}");
             foreach (var gpu in backend.GetInventory().Gpus)
                 output.WriteLine($"   GPU {gpu.Index}: {gpu.Uuid}  {gpu.Name}, {gpu.MemoryTotalBytes >> 20} MiB, NUMA node {gpu.NumaNode?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
             output.WriteLine();
@@ -69,16 +72,18 @@ public static class DemoRun
             {
                 var (ids, response) = await kubelet.AdmitAsync(Resource, count).ConfigureAwait(false);
                 admitted[pod] = ids;
-                files[pod] = response.Mounts.First(m => m.ContainerPath == AllocationContainerPaths.Documented).HostPath;
+                files[pod] = AllocationFileOf(response);
                 var uuids = response.Envs["NVIDIA_VISIBLE_DEVICES"].Split(',');
-                var index = backend.GetInventory().Gpus.ToDictionary(g => g.Uuid, g => g.Index);
-                var share = string.Join(" + ", response.Envs["METAGPU_SHARES"].Split(',').Select(s =>
+                var index = new Dictionary<string, int>();
+                foreach (var g in backend.GetInventory().Gpus)
+                    index.Add(g.Uuid, g.Index);
+                var share = string.Join(" + ", Array.ConvertAll(response.Envs["METAGPU_SHARES"].Split(','), s =>
                 {
                     var parts = s.Split('=', '/');
                     return $"{int.Parse(parts[1], CultureInfo.InvariantCulture) / (double)int.Parse(parts[2], CultureInfo.InvariantCulture):0.##}";
                 }));
                 rows.Add([
-                    pod, $"{count} ({count / 100.0:0.##} GPU)", string.Join("+", uuids.Select(u => index[u].ToString(CultureInfo.InvariantCulture))),
+                    pod, $"{count} ({count / 100.0:0.##} GPU)", string.Join("+", Array.ConvertAll(uuids, u => index[u].ToString(CultureInfo.InvariantCulture))),
                     share, $"{response.Envs["METAGPU_MAX_MEM"]} MiB",
                     $"NVIDIA_VISIBLE_DEVICES={Abbreviate(response.Envs["NVIDIA_VISIBLE_DEVICES"])} METAGPU_MAX_MEM={response.Envs["METAGPU_MAX_MEM"]}",
                 ]);
@@ -103,11 +108,11 @@ public static class DemoRun
             output.WriteLine($"3. GPU 1 reports XID 48 (a double-bit ECC error): every meta-device of it turns Unhealthy.");
             var before = clock.Elapsed;
             backend.InjectEvent(new GpuEvent(bad, GpuEventKind.Xid, 48));
-            var down = await WaitAsync(kubelet, d => d.Values.Count(x => x.Health != DeviceList.Healthy) == 100, "GPU 1 to turn unhealthy", cancel).ConfigureAwait(false);
-            output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: {down.Values.Count(d => d.Health == DeviceList.Healthy)} healthy, " +
-                $"{down.Values.Count(d => d.Health != DeviceList.Healthy)} unhealthy (all on {Abbreviate(bad)})");
+            var down = await WaitAsync(kubelet, d => d.Count - Healthy(d) == 100, "GPU 1 to turn unhealthy", cancel).ConfigureAwait(false);
+            output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: {Healthy(down)} healthy, " +
+                $"{down.Count - Healthy(down)} unhealthy (all on {Abbreviate(bad)})");
             before = clock.Elapsed;
-            var up = await WaitAsync(kubelet, d => d.Values.All(x => x.Health == DeviceList.Healthy), "GPU 1 to recover", cancel).ConfigureAwait(false);
+            var up = await WaitAsync(kubelet, d => Healthy(d) == d.Count, "GPU 1 to recover", cancel).ConfigureAwait(false);
             output.WriteLine($"   No new error for the quiet period (1 s in this demo, 2 min by default) and NVML answers again:");
             output.WriteLine($"   ListAndWatch after {(clock.Elapsed - before).TotalMilliseconds:0} ms: all {up.Count} healthy again.");
             output.WriteLine();
@@ -159,23 +164,49 @@ public static class DemoRun
         }
     }
 
+    private static int Healthy(IReadOnlyDictionary<string, Device> devices)
+    {
+        var healthy = 0;
+        foreach (var d in devices.Values)
+        {
+            if (d.Health == DeviceList.Healthy)
+                healthy++;
+        }
+        return healthy;
+    }
+
+    /// <summary>The host path of the allocation file that the Allocate response mounts into the container.</summary>
+    private static string AllocationFileOf(ContainerAllocateResponse response)
+    {
+        foreach (var m in response.Mounts)
+        {
+            if (m.ContainerPath == AllocationContainerPaths.Documented)
+                return m.HostPath;
+        }
+        throw new InvalidOperationException($"the Allocate response mounts nothing at {AllocationContainerPaths.Documented}");
+    }
+
     /// <summary>One line of what an allocation file says, read back from the host's file as a container would read it.</summary>
     private static string Describe(string directory, string hostPath)
     {
         var record = AllocationJson.TryRead(File.ReadAllBytes(hostPath))
             ?? throw new InvalidOperationException($"{hostPath} is not a valid allocation file");
-        var gpus = string.Join(" + ", record.Gpus.Select(g => string.Create(CultureInfo.InvariantCulture, $"GPU {g.Index} share {g.Share:0.##} ({g.MemoryLimitMiB} MiB)")));
+        var gpus = new List<string>(record.Gpus.Count);
+        foreach (var g in record.Gpus)
+            gpus.Add(string.Create(CultureInfo.InvariantCulture, $"GPU {g.Index} share {g.Share:0.##} ({g.MemoryLimitMiB} MiB)"));
         return string.Create(CultureInfo.InvariantCulture,
-            $"{Path.GetRelativePath(directory, hostPath)}: {record.Resource}, {record.Request} meta-devices, {gpus}, memory limit {record.MemoryLimitMiB} MiB");
+            $"{Path.GetRelativePath(directory, hostPath)}: {record.Resource}, {record.Request} meta-devices, {string.Join(" + ", gpus)}, memory limit {record.MemoryLimitMiB} MiB");
     }
 
-    private static string Abbreviate(string uuids) => string.Join(",", uuids.Split(',').Select(u => u.Length > 13 ? u[..13] + "…" : u));
+    private static string Abbreviate(string uuids) => string.Join(",", Array.ConvertAll(uuids.Split(','), u => u.Length > 13 ? u[..13] + "…" : u));
 
     private static string Table(List<string[]> rows)
     {
         var widths = new int[rows[0].Length];
-        foreach (var r in rows.Where(r => r[0].Length > 0 || r[1].Length > 0))
+        foreach (var r in rows)
         {
+            if (IsNote(r))
+                continue;
             for (var i = 0; i < r.Length; i++)
                 widths[i] = Math.Max(widths[i], r[i].Length);
         }
@@ -183,9 +214,12 @@ public static class DemoRun
         foreach (var r in rows)
         {
             sb.Append("   ");
-            if (r[0].Length == 0 && r[1].Length == 0)
+            if (IsNote(r))
             {
-                sb.Append(' ', widths.Take(r.Length - 1).Sum() + 2 * (r.Length - 1)).Append(r[^1].TrimStart()).Append('\n');
+                var indent = 0;
+                for (var i = 0; i < r.Length - 1 && i < widths.Length; i++)
+                    indent += widths[i];
+                sb.Append(' ', indent + 2 * (r.Length - 1)).Append(r[^1].TrimStart()).Append('\n');
                 continue;
             }
             for (var i = 0; i < r.Length; i++)
@@ -198,4 +232,7 @@ public static class DemoRun
         }
         return sb.ToString();
     }
+
+    /// <summary>A note under a pod's row: only its last column is filled, and it starts under that column.</summary>
+    private static bool IsNote(string[] row) => row[0].Length == 0 && row[1].Length == 0;
 }

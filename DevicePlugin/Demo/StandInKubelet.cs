@@ -38,22 +38,43 @@ public sealed class StandInKubelet : IAsyncDisposable
     public async Task<(IReadOnlyList<string> Ids, ContainerAllocateResponse Response)> AdmitAsync(string resource, int count)
     {
         var r = _resources.TryGetValue(resource, out var found) ? found : throw new InvalidOperationException($"{resource} is not registered");
-        List<string> available;
+        var available = new List<string>();
         lock (r.Allocated)
-            available = (r.Devices ?? new Dictionary<string, Device>()).Values.Where(d => d.Health == DeviceList.Healthy && !r.Allocated.Contains(d.ID)).Select(d => d.ID).ToList();
+        {
+            foreach (var d in (r.Devices ?? new Dictionary<string, Device>()).Values)
+            {
+                if (d.Health == DeviceList.Healthy && !r.Allocated.Contains(d.ID))
+                    available.Add(d.ID);
+            }
+        }
         if (available.Count < count)
             throw new InvalidOperationException($"{count} {resource} requested, {available.Count} free");
         var chosen = new List<string>();
+        var taken = new HashSet<string>(StringComparer.Ordinal);
         if (r.Options.GetPreferredAllocationAvailable && available.Count > count)
         {
             var preferred = await r.Channel.UnaryAsync(KubeletApi.GetPreferredAllocation, new PreferredAllocationRequest
             {
                 ContainerRequests = { new ContainerPreferredAllocationRequest { AvailableDeviceIDs = { available }, AllocationSize = count } },
             }, default).ConfigureAwait(false);
-            var free = available.ToHashSet(StringComparer.Ordinal);
-            chosen.AddRange(preferred.ContainerResponses[0].DeviceIDs.Where(free.Contains).Distinct().Take(count));
+            // The preferred IDs that are free, each once, at most count of them.
+            var free = new HashSet<string>(available, StringComparer.Ordinal);
+            foreach (var id in preferred.ContainerResponses[0].DeviceIDs)
+            {
+                if (chosen.Count == count)
+                    break;
+                if (free.Contains(id) && taken.Add(id))
+                    chosen.Add(id);
+            }
         }
-        chosen.AddRange(available.Except(chosen).Take(count - chosen.Count));
+        // Topped up from the rest of the available ones, in their order.
+        foreach (var id in available)
+        {
+            if (chosen.Count == count)
+                break;
+            if (taken.Add(id))
+                chosen.Add(id);
+        }
         var response = await r.Channel.UnaryAsync(KubeletApi.Allocate, new AllocateRequest
         {
             ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { chosen } } },
@@ -114,7 +135,9 @@ public sealed class StandInKubelet : IAsyncDisposable
                 using var call = resource.Calls.AsyncServerStreamingCall(KubeletApi.ListAndWatch, null, new CallOptions(cancellationToken: kubelet._stop.Token), new Empty());
                 while (await call.ResponseStream.MoveNext(kubelet._stop.Token).ConfigureAwait(false))
                 {
-                    var devices = call.ResponseStream.Current.Devices.ToDictionary(d => d.ID, StringComparer.Ordinal);
+                    var devices = new Dictionary<string, Device>(StringComparer.Ordinal);
+                    foreach (var d in call.ResponseStream.Current.Devices)
+                        devices.Add(d.ID, d);
                     resource.Devices = devices;
                     kubelet.DevicesChanged?.Invoke(resource.Name, devices);
                 }

@@ -1,4 +1,5 @@
 using MetaGpu.DevicePlugin.Config;
+using MetaGpu.Primitives;
 using MetaGpu.Usage.Workload;
 using Microsoft.Extensions.Logging;
 
@@ -26,7 +27,8 @@ public sealed class MemoryEnforcer(IProcessSignaller signaller, ILogger? log, Ti
     public IReadOnlyList<GpuProcessUsage> Apply(WorkloadView view, MemorySettings options)
     {
         var now = _time.GetUtcNow();
-        foreach (var (k, at) in _killed.ToList())
+        // A dictionary's entries may be removed while it is enumerated (since .NET Core 3.0).
+        foreach (var (k, at) in _killed)
         {
             if (now - at > KilledMemory)
                 _killed.Remove(k);
@@ -43,32 +45,48 @@ public sealed class MemoryEnforcer(IProcessSignaller signaller, ILogger? log, Ti
                         continue;
                     var episode = (container.AllocationKey, gpu.Uuid);
                     over.Add(episode);
-                    var processes = container.Processes
-                        .Where(p => p.GpuUuid == gpu.Uuid && p.Identified && p.MemoryUsedBytes is not null)
-                        .OrderByDescending(p => p.MemoryUsedBytes)
-                        .ThenBy(p => p.Pid)
-                        .ToList();
+                    var processes = Candidates(container, gpu.Uuid);
                     if (!_overSince.TryGetValue(episode, out var since))
                     {
                         since = now;
                         _overSince[episode] = now;
-                        Report(container, gpu, processes.FirstOrDefault(), options);
+                        Report(container, gpu, processes.Count > 0 ? processes[0] : null, options);
                     }
                     if (options.Enforcement == EnforcementMode.Kill && now - since >= options.GracePeriod)
                         KillUntilUnder(container, gpu, processes, now, killed);
                 }
             }
         }
-        foreach (var episode in _overSince.Keys.ToList())
+        foreach (var episode in _overSince.Keys)
         {
             if (over.Contains(episode))
                 continue;
             _overSince.Remove(episode);
-            var c = view.Containers.FirstOrDefault(c => c.AllocationKey == episode.Key);
+            var c = view.ContainerOf(episode.Key);
             log?.LogInformation("GPU memory back within the limit: {Namespace}/{Pod} container {Container} on GPU {Uuid}",
                 c?.Namespace ?? "", c?.Pod ?? "", c?.Container ?? "", episode.Uuid);
         }
         return killed;
+    }
+
+    /// <summary>
+    /// The processes of <paramref name="container"/> on one GPU that may be killed (identified in this refresh, their
+    /// memory known): largest first, then by pid, equal ones in the view's order.
+    /// </summary>
+    private static List<GpuProcessUsage> Candidates(ContainerUsage container, string uuid)
+    {
+        var processes = new List<GpuProcessUsage>();
+        foreach (var p in container.Processes)
+        {
+            if (p.GpuUuid == uuid && p.Identified && p.MemoryUsedBytes is not null)
+                processes.Add(p);
+        }
+        StableSort.Sort(processes, static (a, b) =>
+        {
+            var byMemory = b.MemoryUsedBytes!.Value.CompareTo(a.MemoryUsedBytes!.Value);
+            return byMemory != 0 ? byMemory : a.Pid.CompareTo(b.Pid);
+        });
+        return processes;
     }
 
     private void Report(ContainerUsage container, ContainerGpu gpu, GpuProcessUsage? largest, MemorySettings options)

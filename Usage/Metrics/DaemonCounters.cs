@@ -25,12 +25,27 @@ public sealed class DaemonCounters
     }
 
     /// <summary>Per resource, in order; the labels are made once per resource.</summary>
-    public IEnumerable<(string Resource, long Count, LabelSet Labels)> Registrations() =>
-        _registrations.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => (kv.Key, kv.Value, _resourceLabels.GetOrAdd(kv.Key, static r => LabelSet.Of([new("resource", r)]))));
+    public IReadOnlyList<(string Resource, long Count, LabelSet Labels)> Registrations()
+    {
+        // ToArray and Values are snapshots taken under the dictionary's locks; the keys are unique, so no tie to keep.
+        var entries = _registrations.ToArray();
+        Array.Sort(entries, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var result = new List<(string, long, LabelSet)>(entries.Length);
+        foreach (var (resource, count) in entries)
+            result.Add((resource, count, _resourceLabels.GetOrAdd(resource, static r => LabelSet.Of([new("resource", r)]))));
+        return result;
+    }
 
-    public IEnumerable<RpcSeries> RpcLatencies() =>
-        _rpc.Values.OrderBy(r => r.Resource, StringComparer.Ordinal).ThenBy(r => r.Method, StringComparer.Ordinal);
+    public IReadOnlyList<RpcSeries> RpcLatencies()
+    {
+        var series = new List<RpcSeries>(_rpc.Values);
+        series.Sort(static (a, b) =>
+        {
+            var byResource = string.CompareOrdinal(a.Resource, b.Resource);
+            return byResource != 0 ? byResource : string.CompareOrdinal(a.Method, b.Method);
+        });
+        return series;
+    }
 
     /// <summary>One resource's latency histogram for one method, with its labels made once.</summary>
     public sealed class RpcSeries(string resource, string method)

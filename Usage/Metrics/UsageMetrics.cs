@@ -14,7 +14,7 @@ public sealed class UsageMetrics(Func<WorkloadView> view, EnforcementCounters en
 {
     private const double MiB = 1024 * 1024;
 
-    private static readonly LabelSet[] ActionLabels = [.. EnforcementCounters.Actions.Select(a => LabelSet.Of([new("action", a)]))];
+    private static readonly LabelSet[] ActionLabels = Array.ConvertAll(EnforcementCounters.Actions, a => LabelSet.Of([new("action", a)]));
 
     // The label sets of the latest view scraped: made on the first scrape of a view, reused by later scrapes of it.
     private Series? _series;

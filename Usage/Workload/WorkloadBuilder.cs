@@ -68,40 +68,92 @@ public static class WorkloadBuilder
         }
 
         var containers = new List<ContainerUsage>(keys.Count);
-        var byAllocation = processes.Where(p => p.AllocationKey is not null).ToLookup(p => p.AllocationKey!, StringComparer.Ordinal);
+        var byAllocation = new Dictionary<string, List<GpuProcessUsage>>(StringComparer.Ordinal);
+        var unattributed = new List<GpuProcessUsage>();
+        foreach (var p in processes)
+        {
+            if (p.AllocationKey is null)
+                unattributed.Add(p);
+            else if (byAllocation.TryGetValue(p.AllocationKey, out var list))
+                list.Add(p);
+            else
+                byAllocation[p.AllocationKey] = [p];
+        }
         foreach (var key in keys)
         {
             var record = inputs.Allocations[key];
-            var mine = byAllocation[key].ToList();
-            var gpus = record.Gpus.Select(g =>
+            var mine = byAllocation.GetValueOrDefault(key) ?? [];
+            var gpus = new List<ContainerGpu>(record.Gpus.Count);
+            foreach (var g in record.Gpus)
             {
-                var here = mine.Where(p => p.GpuUuid == g.Uuid).ToList();
-                return new ContainerGpu(g.Uuid, g.Index, g.MetaDevices, g.MetaGpus, g.MemoryLimitMiB << 20,
-                    here.Aggregate(0UL, (sum, p) => sum + (p.MemoryUsedBytes ?? 0)),
-                    (uint)Math.Min(100, here.Sum(p => (long)(p.SmPercent ?? 0))));
-            }).ToList();
+                var (memory, sm) = UseOn(mine, g.Uuid, index: null);
+                gpus.Add(new ContainerGpu(g.Uuid, g.Index, g.MetaDevices, g.MetaGpus, g.MemoryLimitMiB << 20, memory, sm));
+            }
             // A process of this allocation on a GPU the allocation does not include: allowed nothing there.
-            foreach (var stray in mine.Where(p => record.Gpus.All(g => g.Uuid != p.GpuUuid)).GroupBy(p => (p.GpuUuid, p.GpuIndex)))
+            foreach (var stray in StrayGpus(mine, record))
             {
-                gpus.Add(new ContainerGpu(stray.Key.GpuUuid, stray.Key.GpuIndex, 0, 0, 0,
-                    stray.Aggregate(0UL, (sum, p) => sum + (p.MemoryUsedBytes ?? 0)),
-                    (uint)Math.Min(100, stray.Sum(p => (long)(p.SmPercent ?? 0)))));
+                var (memory, sm) = UseOn(mine, stray.GpuUuid, stray.GpuIndex);
+                gpus.Add(new ContainerGpu(stray.GpuUuid, stray.GpuIndex, 0, 0, 0, memory, sm));
             }
             owners.TryGetValue(key, out var owner);
             containers.Add(new ContainerUsage(key, owner?.Namespace ?? "", owner?.Pod ?? "", owner?.Container ?? "",
                 record.Resource, record.Request, gpus, mine));
         }
 
-        var gpuUsage = inputs.Inventory.Gpus.Select(g => new GpuUsage(
-            g.Index, g.Uuid, g.Name, g.MemoryTotalBytes, g.MemoryUsedBytes, g.MemoryFreeBytes, g.UtilizationGpuPercent,
-            inputs.Plan.Resources
-                .Select(r => (r.ResourceName, Gpu: r.FindGpu(g.Uuid)))
-                .Where(x => x.Gpu is not null)
-                .Select(x => new ResourceSplit(x.ResourceName, x.Gpu!.MetaGpus, x.Gpu.ShareMemoryMiB))
-                .ToList())).ToList();
+        var gpuUsage = new List<GpuUsage>(inputs.Inventory.Gpus.Count);
+        foreach (var g in inputs.Inventory.Gpus)
+        {
+            var splits = new List<ResourceSplit>();
+            foreach (var r in inputs.Plan.Resources)
+            {
+                if (r.FindGpu(g.Uuid) is { } planned)
+                    splits.Add(new ResourceSplit(r.ResourceName, planned.MetaGpus, planned.ShareMemoryMiB));
+            }
+            gpuUsage.Add(new GpuUsage(
+                g.Index, g.Uuid, g.Name, g.MemoryTotalBytes, g.MemoryUsedBytes, g.MemoryFreeBytes, g.UtilizationGpuPercent, splits));
+        }
 
-        return new WorkloadView(0, inputs.Taken, gpuUsage, containers,
-            processes.Where(p => p.AllocationKey is null).ToList(), inputs.Pods.Available);
+        return new WorkloadView(0, inputs.Taken, gpuUsage, containers, unattributed, inputs.Pods.Available);
+    }
+
+    /// <summary>
+    /// What <paramref name="processes"/> use on the GPU <paramref name="uuid"/> (and <paramref name="index"/>, when
+    /// given): memory summed, SM % summed and capped at 100.
+    /// </summary>
+    private static (ulong MemoryBytes, uint SmPercent) UseOn(List<GpuProcessUsage> processes, string uuid, int? index)
+    {
+        ulong memory = 0;
+        long sm = 0;
+        foreach (var p in processes)
+        {
+            if (p.GpuUuid != uuid || (index is { } i && p.GpuIndex != i))
+                continue;
+            memory += p.MemoryUsedBytes ?? 0;
+            sm += p.SmPercent ?? 0;
+        }
+        return (memory, (uint)Math.Min(100, sm));
+    }
+
+    /// <summary>The first process on each GPU (UUID and index) that <paramref name="record"/> does not include, in order.</summary>
+    private static List<GpuProcessUsage> StrayGpus(List<GpuProcessUsage> processes, AllocationRecord record)
+    {
+        var firsts = new List<GpuProcessUsage>();
+        foreach (var p in processes)
+        {
+            if (!Includes(record, p.GpuUuid) && !firsts.Exists(f => f.GpuUuid == p.GpuUuid && f.GpuIndex == p.GpuIndex))
+                firsts.Add(p);
+        }
+        return firsts;
+    }
+
+    private static bool Includes(AllocationRecord record, string uuid)
+    {
+        foreach (var g in record.Gpus)
+        {
+            if (g.Uuid == uuid)
+                return true;
+        }
+        return false;
     }
 
     /// <summary>
@@ -143,7 +195,7 @@ public static class WorkloadBuilder
         {
             if (!allocations.TryGetValue(key, out var record))
                 continue;
-            if (record.Gpus.Any(g => g.Uuid == uuid))
+            if (Includes(record, uuid))
                 return key;
             first ??= key;
         }
@@ -159,6 +211,9 @@ public static class WorkloadBuilder
             if (!newest.TryGetValue(s.Pid, out var seen) || s.TimestampMicroseconds > seen.TimestampMicroseconds)
                 newest[s.Pid] = s;
         }
-        return newest.ToDictionary(kv => kv.Key, kv => kv.Value.SmPercent);
+        var percent = new Dictionary<uint, uint>(newest.Count);
+        foreach (var (pid, sample) in newest)
+            percent[pid] = sample.SmPercent;
+        return percent;
     }
 }

@@ -19,6 +19,17 @@ public sealed record WorkloadView(
     public static readonly WorkloadView Empty = new(0, default, [], [], [], false);
 
     public WorkloadView WithVersion(long version) => this with { Version = version };
+
+    /// <summary>The container that holds the allocation <paramref name="allocationKey"/>, when it is listed.</summary>
+    public ContainerUsage? ContainerOf(string allocationKey)
+    {
+        foreach (var c in Containers)
+        {
+            if (c.AllocationKey == allocationKey)
+                return c;
+        }
+        return null;
+    }
 }
 
 /// <summary>One GPU: its memory and utilisation now, and how each resource splits it.</summary>

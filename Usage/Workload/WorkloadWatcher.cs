@@ -113,7 +113,7 @@ public sealed class WorkloadWatcher(
                 var samples = backend.GetProcessUtilization(gpu.Uuid, _utilizationSeen.GetValueOrDefault(gpu.Uuid));
                 utilization[gpu.Uuid] = samples;
                 if (samples.Count > 0)
-                    _utilizationSeen[gpu.Uuid] = samples.Max(s => s.TimestampMicroseconds);
+                    _utilizationSeen[gpu.Uuid] = Newest(samples);
             }
             catch (GpuBackendException)
             {
@@ -122,15 +122,28 @@ public sealed class WorkloadWatcher(
         }
 
         var identities = new Dictionary<int, ProcessIdentity?>();
-        foreach (var pid in processes.Values.SelectMany(l => l).Select(p => (int)p.Pid).Distinct())
-            identities[pid] = stateMount is null ? null : Identify(pid, stateMount);
-        foreach (var seen in _known.Keys.Where(k => !identities.ContainsKey(k.Pid)).ToList())
-            _known.Remove(seen);
+        foreach (var onGpu in processes.Values)
+        {
+            foreach (var p in onGpu)
+            {
+                var pid = (int)p.Pid;
+                if (!identities.ContainsKey(pid))
+                    identities[pid] = stateMount is null ? null : Identify(pid, stateMount);
+            }
+        }
+        // A dictionary's entries may be removed while it is enumerated (since .NET Core 3.0).
+        foreach (var seen in _known.Keys)
+        {
+            if (!identities.ContainsKey(seen.Pid))
+                _known.Remove(seen);
+        }
 
         var snapshot = await pods.ListAsync(cancellationToken).ConfigureAwait(false);
 
         // The allocations in play: those a listed container holds (for a resource we serve), and those mounted by a process.
-        var served = state.Plan.Resources.Select(r => r.ResourceName).ToHashSet(StringComparer.Ordinal);
+        var served = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in state.Plan.Resources)
+            served.Add(r.ResourceName);
         var keys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var c in snapshot.Containers)
         {
@@ -191,6 +204,14 @@ public sealed class WorkloadWatcher(
         if (identity is not null)
             _known[(identity.Pid, identity.StartTicks)] = identity;
         return identity;
+    }
+
+    private static ulong Newest(IReadOnlyList<ProcessUtilizationSample> samples)
+    {
+        var newest = samples[0].TimestampMicroseconds;
+        foreach (var s in samples)
+            newest = Math.Max(newest, s.TimestampMicroseconds);
+        return newest;
     }
 
     private void Once(string what, Action write)
