@@ -69,12 +69,14 @@ public static class AllocationPolicy
         if (size <= 0)
             return [];
 
-        var slots = Slots(plan, out var byUuid);
+        var index = PlanIndex.Of(plan);
+        var slots = Slots(index);
         var usable = 0;
         foreach (var id in available)
         {
-            if (TryResolve(id, byUuid, out var slot, out var share) && !slot.Available[share])
+            if (index.TryFind(id, out var order, out var share) && !slots[order].Available[share])
             {
+                var slot = slots[order];
                 slot.Available[share] = true;
                 slot.AvailableCount++;
                 usable++;
@@ -84,8 +86,9 @@ public static class AllocationPolicy
         var must = 0;
         foreach (var id in mustInclude)
         {
-            if (TryResolve(id, byUuid, out var slot, out var share) && slot.Available[share] && !slot.Must[share])
+            if (index.TryFind(id, out var order, out var share) && slots[order].Available[share] && !slots[order].Must[share])
             {
+                var slot = slots[order];
                 slot.Must[share] = true;
                 slot.MustCount++;
                 must++;
@@ -96,13 +99,13 @@ public static class AllocationPolicy
         {
             foreach (var s in slots)
                 s.Take = s.Free;
-            return Emit(slots, usable);
+            return Emit(index, slots, usable);
         }
         if (must >= size)
-            return EmitMust(slots, size);
+            return EmitMust(index, slots, size);
 
         Place(slots, size - must, policy);
-        return Emit(slots, size);
+        return Emit(index, slots, size);
     }
 
     /// <summary>Where the meta-devices <paramref name="ids"/> of <paramref name="plan"/> lie.</summary>
@@ -114,35 +117,37 @@ public static class AllocationPolicy
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(ids);
 
-        var slots = Slots(plan, out var byUuid);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var index = PlanIndex.Of(plan);
+        var taken = new int[index.Gpus.Length];
+        var seen = new HashSet<string>(ids.Count, StringComparer.Ordinal);
         foreach (var id in ids)
         {
-            if (!TryResolve(id, byUuid, out var slot, out _))
+            if (!index.TryFind(id, out var order, out _))
                 throw new UnknownDeviceException(id ?? "", plan.ResourceName);
             if (!seen.Add(id))
                 throw new DuplicateDeviceException(id, plan.ResourceName);
-            slot.Take++;
+            taken[order]++;
         }
 
         var perGpu = new List<GpuShare>();
-        foreach (var s in slots)
+        for (var order = 0; order < taken.Length; order++)
         {
-            if (s.Take > 0)
-                perGpu.Add(new GpuShare(s.Gpu, s.Take));
+            if (taken[order] > 0)
+                perGpu.Add(new GpuShare(index.Gpus[order], taken[order]));
         }
-        var minimum = MinimumGpus(plan, ids.Count);
+        var minimum = MinimumGpus(index, ids.Count);
         return new AllocationShape(perGpu, ids.Count, minimum, perGpu.Count > minimum);
     }
 
     /// <summary>The fewest GPUs of <paramref name="plan"/> whose meta-device counts add up to
     /// <paramref name="count"/> (all of them when they cannot).</summary>
-    internal static int MinimumGpus(ResourcePlan plan, int count)
+    internal static int MinimumGpus(ResourcePlan plan, int count) => MinimumGpus(PlanIndex.Of(plan), count);
+
+    private static int MinimumGpus(PlanIndex index, int count)
     {
-        var sizes = plan.Gpus.Select(g => g.MetaGpus).Where(n => n > 0).OrderDescending().ToList();
         var gpus = 0;
         long held = 0;
-        foreach (var n in sizes)
+        foreach (var n in index.SizesDescending)
         {
             if (held >= count)
                 break;
@@ -176,40 +181,15 @@ public static class AllocationPolicy
         public int Free => AvailableCount - MustCount;
     }
 
-    private static List<Slot> Slots(ResourcePlan plan, out Dictionary<string, Slot> byUuid)
+    private static List<Slot> Slots(PlanIndex index)
     {
-        ArgumentNullException.ThrowIfNull(plan.Gpus);
-        var ordered = plan.Gpus
-            .OrderBy(g => g.Index)
-            .ThenBy(g => g.Uuid, StringComparer.Ordinal)
-            .ToList();
-        var slots = new List<Slot>(ordered.Count);
-        byUuid = new Dictionary<string, Slot>(ordered.Count, StringComparer.Ordinal);
-        foreach (var gpu in ordered)
-        {
-            var slot = new Slot(gpu, slots.Count);
-            slots.Add(slot);
-            byUuid.TryAdd(gpu.Uuid, slot); // a UUID listed twice (a broken plan): its lowest-index entry
-        }
+        var slots = new List<Slot>(index.Gpus.Length);
+        for (var order = 0; order < index.Gpus.Length; order++)
+            slots.Add(new Slot(index.Gpus[order], order));
         return slots;
     }
 
-    private static bool TryResolve(string? id, Dictionary<string, Slot> byUuid, out Slot slot, out int share)
-    {
-        slot = null!;
-        share = -1;
-        if (!MetaDeviceId.TryParse(id, out var parsed)
-            || !byUuid.TryGetValue(parsed.Value.GpuUuid, out var found)
-            || parsed.Value.GpuIndex != found.Gpu.Index
-            || parsed.Value.ShareIndex >= found.N
-            || !string.Equals(parsed.Value.ToString(), id, StringComparison.Ordinal))
-            return false;
-        slot = found;
-        share = parsed.Value.ShareIndex;
-        return true;
-    }
-
-    private static List<string> EmitMust(List<Slot> slots, int size)
+    private static List<string> EmitMust(PlanIndex index, List<Slot> slots, int size)
     {
         var result = new List<string>(size);
         foreach (var s in slots)
@@ -217,27 +197,28 @@ public static class AllocationPolicy
             for (var share = 0; share < s.Must.Length && result.Count < size; share++)
             {
                 if (s.Must[share])
-                    result.Add(Id(s, share));
+                    result.Add(index.Ids[s.Order][share]);
             }
         }
         return result;
     }
 
-    private static List<string> Emit(List<Slot> slots, int count)
+    private static List<string> Emit(PlanIndex index, List<Slot> slots, int count)
     {
         var result = new List<string>(count);
         foreach (var s in slots)
         {
+            var ids = index.Ids[s.Order];
             var taken = 0;
             for (var share = 0; share < s.Available.Length; share++)
             {
                 if (s.Must[share])
                 {
-                    result.Add(Id(s, share));
+                    result.Add(ids[share]);
                 }
                 else if (s.Available[share] && taken < s.Take)
                 {
-                    result.Add(Id(s, share));
+                    result.Add(ids[share]);
                     taken++;
                 }
             }
@@ -245,15 +226,38 @@ public static class AllocationPolicy
         return result;
     }
 
-    private static string Id(Slot s, int share) => new MetaDeviceId(s.Gpu.Index, share, s.Gpu.Uuid).ToString();
+    /// <summary>The slots <paramref name="keep"/> picks, in their order.</summary>
+    private static List<Slot> Where(List<Slot> slots, Func<Slot, bool> keep)
+    {
+        var kept = new List<Slot>(slots.Count);
+        foreach (var s in slots)
+        {
+            if (keep(s))
+                kept.Add(s);
+        }
+        return kept;
+    }
+
+    /// <summary>Adds each slot's NUMA node to <paramref name="nodes"/> unless it is there (first appearance order).</summary>
+    private static void AddNodes(List<int?> nodes, List<Slot> slots)
+    {
+        foreach (var s in slots)
+        {
+            if (!nodes.Contains(s.Node))
+                nodes.Add(s.Node);
+        }
+    }
 
     /// <summary>Sets <see cref="Slot.Take"/> for <paramref name="request"/> meta-devices beyond must-include
     /// (0 &lt; request ≤ the free meta-devices).</summary>
     private static void Place(List<Slot> slots, int request, AllocationPolicyKind policy)
     {
-        var touched = slots.Where(s => s.Touched).ToList();
-        var touchedNodes = touched.Select(s => s.Node).Distinct().ToList();
-        var touchedFree = touched.Sum(s => s.Free);
+        var touched = Where(slots, static s => s.Touched);
+        var touchedNodes = new List<int?>();
+        AddNodes(touchedNodes, touched);
+        var touchedFree = 0;
+        foreach (var s in touched)
+            touchedFree += s.Free;
 
         // 1. It fits on the GPUs must-include already touches.
         if (request <= touchedFree)
@@ -273,42 +277,82 @@ public static class AllocationPolicy
         // 3. Spill: all of the touched GPUs, then the largest blocks first and the last part best fit.
         foreach (var s in touched)
             s.Take = s.Free;
-        Spill(slots.Where(s => !s.Touched).ToList(), request - touchedFree, touchedNodes);
+        Spill(Where(slots, static s => !s.Touched), request - touchedFree, touchedNodes);
+    }
+
+    /// <summary>Free whole GPUs grouped by NUMA node: groups in the order of each node's lowest GPU, GPUs in order.</summary>
+    private static List<(int? Node, List<Slot> Gpus)> ByNode(List<Slot> free)
+    {
+        var groups = new List<(int? Node, List<Slot> Gpus)>();
+        foreach (var s in free)
+        {
+            var found = false;
+            foreach (var g in groups)
+            {
+                if (g.Node == s.Node)
+                {
+                    g.Gpus.Add(s);
+                    found = true;
+                    break;
+                }
+            }
+            if (!found)
+                groups.Add((s.Node, [s]));
+        }
+        return groups;
     }
 
     private static bool TryWholeAndFraction(
         List<Slot> slots, int request, List<int?> touchedNodes, AllocationPolicyKind policy)
     {
-        var n = slots.Where(s => s.Free > 0).Max(s => s.N);
+        var n = 0;
+        foreach (var s in slots)
+        {
+            if (s.Free > 0 && s.N > n)
+                n = s.N;
+        }
         var k = request / n;
         var fraction = request % n;
-        var free = slots.Where(s => !s.Touched && s.N == n && s.Free == n).ToList();
+        var free = Where(slots, s => !s.Touched && s.N == n && s.Free == n);
         if (free.Count < k)
             return false;
 
-        List<List<Slot>> options;
+        List<List<Slot>> options = [];
         if (k == 0)
         {
-            options = [[]];
+            options.Add([]);
         }
         else
         {
-            var byNode = free.GroupBy(s => s.Node).ToList(); // in order of each node's lowest index
-            options = byNode.Where(g => g.Count() >= k).Select(g => g.Take(k).ToList()).ToList();
+            var byNode = ByNode(free);
+            foreach (var g in byNode)
+            {
+                if (g.Gpus.Count >= k)
+                    options.Add(g.Gpus.GetRange(0, k));
+            }
             if (options.Count == 0)
             {
-                // No node has enough: fill from the must-include node(s) first, then the biggest nodes.
-                options =
-                [
-                    byNode
-                        .OrderByDescending(g => touchedNodes.Contains(g.Key))
-                        .ThenByDescending(g => g.Count())
-                        .ThenBy(g => g.First().Order)
-                        .SelectMany(g => g)
-                        .Take(k)
-                        .OrderBy(s => s.Order)
-                        .ToList(),
-                ];
+                // No node has enough: fill from the must-include node(s) first, then the biggest nodes (then the
+                // node whose first GPU comes first: the order is total, so the sort need not be stable).
+                byNode.Sort((a, b) =>
+                {
+                    var c = touchedNodes.Contains(b.Node).CompareTo(touchedNodes.Contains(a.Node));
+                    if (c != 0)
+                        return c;
+                    c = b.Gpus.Count.CompareTo(a.Gpus.Count);
+                    return c != 0 ? c : a.Gpus[0].Order.CompareTo(b.Gpus[0].Order);
+                });
+                var chosen = new List<Slot>(k);
+                foreach (var g in byNode)
+                {
+                    foreach (var s in g.Gpus)
+                    {
+                        if (chosen.Count < k)
+                            chosen.Add(s);
+                    }
+                }
+                chosen.Sort(static (a, b) => a.Order.CompareTo(b.Order));
+                options.Add(chosen);
             }
         }
 
@@ -317,7 +361,8 @@ public static class AllocationPolicy
         var bestNodes = int.MaxValue;
         foreach (var whole in options)
         {
-            var nodes = touchedNodes.Concat(whole.Select(s => s.Node)).Distinct().ToList();
+            var nodes = new List<int?>(touchedNodes);
+            AddNodes(nodes, whole);
             Slot? fractionSlot = null;
             if (fraction > 0)
             {

@@ -81,7 +81,12 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
                     {
                         await responseStream.WriteAsync(snapshot, token).ConfigureAwait(false);
                         sent = snapshot;
-                        var unhealthy = snapshot.Devices.Count(d => d.Health != DeviceList.Healthy);
+                        var unhealthy = 0;
+                        foreach (var d in snapshot.Devices)
+                        {
+                            if (d.Health != DeviceList.Healthy)
+                                unhealthy++;
+                        }
                         log?.Log(level, "ListAndWatch {Resource}: {Devices} devices, {Unhealthy} unhealthy", ResourceName, snapshot.Devices.Count, unhealthy);
                     }
                 }
@@ -153,8 +158,25 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
                 ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
         else
             log?.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
-                ResourceName, summaries.Count, summaries.Sum(c => c.Count), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
+                ResourceName, summaries.Count, TotalCount(summaries), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
         return Task.FromResult(response);
+    }
+
+    private static int TotalCount(List<ContainerSummary> summaries)
+    {
+        var total = 0;
+        foreach (var c in summaries)
+            total += c.Count;
+        return total;
+    }
+
+    /// <summary>One text per GPU of the shape, comma-separated.</summary>
+    private static string JoinGpus(AllocationShape shape, Func<GpuShare, string> text)
+    {
+        var parts = new string[shape.PerGpu.Count];
+        for (var i = 0; i < parts.Length; i++)
+            parts[i] = text(shape.PerGpu[i]);
+        return string.Join(",", parts);
     }
 
     public override Task<PreStartContainerResponse> PreStartContainer(PreStartContainerRequest request, ServerCallContext context) =>
@@ -226,7 +248,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             }
         }
 
-        var gpus = string.Join(",", shape.PerGpu.Select(s => s.Gpu.Uuid));
+        var gpus = JoinGpus(shape, static s => s.Gpu.Uuid);
         if (shape.SpansMoreGpusThanNeeded)
         {
             var message = $"{ResourceName}: {ids.Count} meta-devices would fit on {shape.MinimumGpus} GPU(s) but were given on {shape.PerGpu.Count} ({gpus})";
@@ -242,7 +264,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         // Memory in proportion to the share of each GPU (MiB, rounded down once per GPU, not per share).
         var record = AllocationRecord.Create(ResourceName, ids, shape);
         var maxMemoryMiB = record.MemoryLimitMiB;
-        var shares = string.Join(",", shape.PerGpu.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Gpu.Uuid}={s.Count}/{s.Gpu.MetaGpus}")));
+        var shares = JoinGpus(shape, static s => string.Create(CultureInfo.InvariantCulture, $"{s.Gpu.Uuid}={s.Count}/{s.Gpu.MetaGpus}"));
         switch (config.DeviceListStrategy)
         {
             case DeviceListStrategy.EnvVar:
@@ -253,12 +275,12 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
                     response.CdiDevices.Add(new CDIDevice { Name = CdiName(s.Gpu.Uuid) });
                 break;
             case DeviceListStrategy.CdiAnnotations:
-                response.Annotations[CdiAnnotationKey] = string.Join(",", shape.PerGpu.Select(s => CdiName(s.Gpu.Uuid)));
+                response.Annotations[CdiAnnotationKey] = JoinGpus(shape, static s => CdiName(s.Gpu.Uuid));
                 break;
         }
         response.Envs["METAGPU_RESOURCE"] = ResourceName;
         response.Envs["METAGPU_DEVICE_UUIDS"] = gpus;
-        response.Envs["METAGPU_DEVICE_IDS"] = string.Join(",", ids.Order(StringComparer.Ordinal));
+        response.Envs["METAGPU_DEVICE_IDS"] = string.Join(",", record.DeviceIds); // sorted (ordinal) by the record
         response.Envs["METAGPU_SHARES"] = shares;
         response.Envs["METAGPU_REQUEST"] = ids.Count.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_MAX_MEM"] = maxMemoryMiB.ToString(CultureInfo.InvariantCulture);

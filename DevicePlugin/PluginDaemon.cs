@@ -95,8 +95,7 @@ public static class PluginDaemon
             log.LogError("cannot read the GPUs: {Error}", e.Message);
             return 1;
         }
-        foreach (var w in config.Warnings.Concat(plan.Warnings))
-            log.LogWarning("{Warning}", w);
+        LogWarnings(log, config, plan);
         foreach (var u in inventory.Unavailable)
             log.LogWarning("{Gpu} is unavailable and not advertised: {Reason}", u.Name, u.Reason);
         log.LogInformation("metagpu {Version}: {Gpus} GPU(s) through {Backend}, driver {Driver}, CUDA {Cuda}; config from {Source}",
@@ -104,7 +103,10 @@ public static class PluginDaemon
         LogEffectiveConfig(log, "effective configuration", config, plan);
 
         var healthOptions = config.Health.ApplyTo(new GpuHealthOptions());
-        using var monitor = new GpuHealthMonitor(backend, inventory.Gpus.Select(g => g.Uuid), healthOptions, logs.CreateLogger("metagpu.health"));
+        var uuids = new List<string>(inventory.Gpus.Count);
+        foreach (var g in inventory.Gpus)
+            uuids.Add(g.Uuid);
+        using var monitor = new GpuHealthMonitor(backend, uuids, healthOptions, logs.CreateLogger("metagpu.health"));
         var store = new NodeStateStore(new NodeState(1, config, inventory, plan, monitor.Current));
         monitor.Start();
 
@@ -119,8 +121,7 @@ public static class PluginDaemon
                     var newPlan = SharePlanBuilder.Build(changed, store.Current.Inventory);
                     monitor.Options = changed.Health.ApplyTo(new GpuHealthOptions());
                     store.Update(s => s with { Config = changed, Plan = newPlan });
-                    foreach (var w in changed.Warnings.Concat(newPlan.Warnings))
-                        log.LogWarning("{Warning}", w);
+                    LogWarnings(log, changed, newPlan);
                     LogEffectiveConfig(log, "configuration change applied; effective configuration", changed, newPlan);
                 }
                 catch (ConfigException e)
@@ -163,16 +164,35 @@ public static class PluginDaemon
         return 0;
     }
 
+    private static void LogWarnings(ILogger log, SharingConfig config, SharePlan plan)
+    {
+        foreach (var w in config.Warnings)
+            log.LogWarning("{Warning}", w);
+        foreach (var w in plan.Warnings)
+            log.LogWarning("{Warning}", w);
+    }
+
     /// <summary>
     /// What is in force, in one event, so an operator sees from the log alone what the flags, the environment and the
     /// file added up to: the choices, the XIDs that do not count against a GPU, and which GPUs each resource took.
     /// </summary>
     private static void LogEffectiveConfig(ILogger log, string what, SharingConfig config, SharePlan plan)
     {
-        var ignored = config.Health.ApplyTo(new GpuHealthOptions()).IgnoredXids.Order();
-        var resources = string.Join("; ", plan.Resources.Select(r =>
-            $"{r.ResourceName} = {r.Devices().Count()} meta-devices on " +
-            (r.Gpus.Count == 0 ? "no GPU" : string.Join(", ", r.Gpus.Select(g => $"GPU {g.Index} ({g.Uuid}) x{g.MetaGpus}")))));
+        var ignored = new List<ulong>(config.Health.ApplyTo(new GpuHealthOptions()).IgnoredXids);
+        ignored.Sort();
+        var parts = new List<string>(plan.Resources.Count);
+        foreach (var r in plan.Resources)
+        {
+            var devices = 0;
+            var gpus = new List<string>(r.Gpus.Count);
+            foreach (var g in r.Gpus)
+            {
+                devices += Math.Max(0, g.MetaGpus);
+                gpus.Add($"GPU {g.Index} ({g.Uuid}) x{g.MetaGpus}");
+            }
+            parts.Add($"{r.ResourceName} = {devices} meta-devices on " + (r.Gpus.Count == 0 ? "no GPU" : string.Join(", ", gpus)));
+        }
+        var resources = string.Join("; ", parts);
         log.LogInformation(
             "{What} (from {Source}): policy {Policy}, spanning {Spanning}, device-list strategy {DeviceListStrategy}, " +
             "ignored XIDs {IgnoredXids}, recovery after {RecoveryQuietPeriod} quiet, memory enforcement {Enforcement} (grace period {GracePeriod}); " +

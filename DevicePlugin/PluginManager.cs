@@ -85,8 +85,16 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
         var current = state.Current;
         if (current.Version != _reconciledVersion)
         {
-            var wanted = current.Plan.Resources.Select(r => r.ResourceName).ToHashSet(StringComparer.Ordinal);
-            foreach (var name in _slots.Keys.Where(n => !wanted.Contains(n)).ToList())
+            var wanted = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var r in current.Plan.Resources)
+                wanted.Add(r.ResourceName);
+            var gone = new List<string>();
+            foreach (var name in _slots.Keys)
+            {
+                if (!wanted.Contains(name))
+                    gone.Add(name);
+            }
+            foreach (var name in gone)
             {
                 log?.LogInformation("resource {Resource} is no longer configured: closing its endpoint", name);
                 await _slots[name].StopAsync().ConfigureAwait(false);

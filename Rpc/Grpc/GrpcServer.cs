@@ -383,10 +383,14 @@ public sealed class GrpcServer : IAsyncDisposable
         foreach (var (_, _, loop) in listeners)
             await loop.ConfigureAwait(false);
 
-        var connections = _connections.Keys.ToArray();
+        var connections = new List<Http2Connection>(_connections.Keys);
+        var completions = new List<Task>(connections.Count);
         foreach (var c in connections)
+        {
             c.BeginGracefulClose();
-        var all = Task.WhenAll(connections.Select(c => c.Completion));
+            completions.Add(c.Completion);
+        }
+        var all = Task.WhenAll(completions);
         if (await Task.WhenAny(all, Task.Delay(grace)).ConfigureAwait(false) != all)
         {
             foreach (var c in connections)
