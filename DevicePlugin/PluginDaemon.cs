@@ -79,8 +79,12 @@ public static class PluginDaemon
         SharingConfig config;
         GpuInventory inventory;
         SharePlan plan;
+        ConfigWatcher.FileState? baseline;
         try
         {
+            // The watcher's starting point is the file as it was before this load: an edit made while the daemon
+            // starts (before the watcher runs) is then still seen as a change.
+            baseline = options.ConfigPath is not null && options.Config is null ? ConfigWatcher.FileState.Read(options.ConfigPath) : null;
             config = options.Config ?? Load(options.ConfigPath);
             inventory = backend.GetInventory();
             plan = SharePlanBuilder.Build(config, inventory);
@@ -130,7 +134,7 @@ public static class PluginDaemon
                 }
             },
             error => log.LogError("configuration change rejected, keeping the running configuration: {Error}", error.Message),
-            options.ConfigPollInterval);
+            options.ConfigPollInterval, baseline);
 
         IAsyncDisposable? companion = null;
         if (options.Companion is { } start)

@@ -34,8 +34,11 @@ public sealed class ConfigWatcher : IDisposable
     /// <param name="load">The caller's loader, called with <paramref name="path"/>, so the overrides are applied again.</param>
     /// <param name="onChange">Called with the new config after a change to a valid file.</param>
     /// <param name="onError">Called once per bad content; exceptions it throws are dropped, the watcher carries on.</param>
+    /// <param name="baseline">The file as it was read before the caller loaded the config it started with
+    /// (<see cref="FileState.Read"/>); any later edit is then reported, also one made while the caller was starting.
+    /// Without it the file is read now, and an edit between the caller's load and now would be taken as the start.</param>
     public ConfigWatcher(string path, Func<string?, SharingConfig> load, Action<SharingConfig> onChange, Action<Exception> onError,
-        TimeSpan? pollInterval = null)
+        TimeSpan? pollInterval = null, FileState? baseline = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         _path = path;
@@ -45,8 +48,8 @@ public sealed class ConfigWatcher : IDisposable
         _pollInterval = pollInterval ?? DefaultPollInterval;
         if (_pollInterval <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(pollInterval), _pollInterval, "must be positive");
-        // What is there now is what the caller started with; only later changes are reported.
-        _last = FileState.Read(path);
+        // What the caller started with; only later changes are reported.
+        _last = baseline ?? FileState.Read(path);
         _loop = Task.Run(RunAsync);
     }
 
@@ -161,7 +164,8 @@ public sealed class ConfigWatcher : IDisposable
     /// The file's bytes, or why there are none. Config files are small (at most <see cref="ConfigLimits.MaxFileBytes"/>
     /// are read), so the bytes themselves are compared.
     /// </summary>
-    private sealed class FileState(byte[]? content, Exception? error)
+    /// <summary>A config file's bytes, or why they could not be read.</summary>
+    public sealed class FileState(byte[]? content, Exception? error)
     {
         public byte[]? Content { get; } = content;
 

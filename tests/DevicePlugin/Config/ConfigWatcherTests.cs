@@ -24,6 +24,26 @@ public sealed class ConfigWatcherTests : IDisposable
 
     private static string Yaml(int metaGpus) => $"resources:\n  - name: example.com/gpu\n    metaGpus: {metaGpus}\n";
 
+    /// <summary>
+    /// The daemon loads the config, starts other parts, then the watcher: an edit in between must still count as a
+    /// change. With the file read when the watcher started, that edit became the start and was never applied (the
+    /// daemon kept the config it loaded until the next edit); seen as a flaky BadConfigFileProcessTests run.
+    /// </summary>
+    [Fact]
+    public void AnEditBetweenTheCallersLoadAndTheWatchersStartIsReported()
+    {
+        var path = _dir.Write(Yaml(10));
+        var baseline = ConfigWatcher.FileState.Read(path);
+        var loaded = SharingConfigLoader.Load(path); // what the caller starts with
+        File.WriteAllText(path, Yaml(30)); // the edit while the caller is still starting
+        using var watcher = new ConfigWatcher(path, p => SharingConfigLoader.Load(p), _changes.Enqueue, _errors.Enqueue, Never, baseline);
+
+        watcher.Poll();
+        Assert.Equal(10, loaded.Resources[0].MetaGpus);
+        Assert.Equal(30, Assert.Single(_changes).Resources[0].MetaGpus);
+        Assert.Empty(_errors);
+    }
+
     [Fact]
     public void AValidChangeIsReportedOnce()
     {
