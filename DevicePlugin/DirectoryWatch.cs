@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using MetaGpu.DevicePlugin.Allocations;
 
 namespace MetaGpu.DevicePlugin;
 
@@ -36,7 +37,7 @@ internal sealed partial class DirectoryWatch : IDisposable
         if (InotifyAddWatch(_inotify, directory, InCreate | InDelete | InMovedFrom | InMovedTo | InDeleteSelf | InMoveSelf) < 0)
         {
             Problem = $"cannot watch {directory} ({Marshal.GetLastPInvokeErrorMessage()})";
-            Close(_inotify);
+            Libc.Close(_inotify);
             _inotify = -1;
             return;
         }
@@ -44,7 +45,7 @@ internal sealed partial class DirectoryWatch : IDisposable
         if (_stop < 0)
         {
             Problem = $"eventfd failed ({Marshal.GetLastPInvokeErrorMessage()})";
-            Close(_inotify);
+            Libc.Close(_inotify);
             _inotify = -1;
             return;
         }
@@ -79,7 +80,7 @@ internal sealed partial class DirectoryWatch : IDisposable
             if ((fds[0].Revents & PollIn) == 0)
                 continue;
             // Drain every queued event (the names do not matter: the caller looks at the files), then report once.
-            while (Read(_inotify, buffer, BufferSize) > 0)
+            while (Libc.Read(_inotify, buffer, BufferSize) > 0)
             {
             }
             _changed();
@@ -93,13 +94,13 @@ internal sealed partial class DirectoryWatch : IDisposable
         if (_thread is not null)
         {
             ulong one = 1;
-            Write(_stop, (byte*)&one, sizeof(ulong));
+            Libc.Write(_stop, (byte*)&one, sizeof(ulong));
             _thread.Join();
         }
         if (_stop >= 0)
-            Close(_stop);
+            Libc.Close(_stop);
         if (_inotify >= 0)
-            Close(_inotify);
+            Libc.Close(_inotify);
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -121,13 +122,4 @@ internal sealed partial class DirectoryWatch : IDisposable
 
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
     private static unsafe partial int Poll(PollFd* fds, nuint count, int timeout);
-
-    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
-    private static unsafe partial nint Read(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
-    private static unsafe partial nint Write(int fd, byte* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
 }
