@@ -45,6 +45,9 @@ public sealed class WorkloadWatcher(
     /// <summary>How long the last refresh took (its reads, the build, enforcement and the sweep).</summary>
     public TimeSpan LastRefreshCost { get; private set; }
 
+    /// <summary>Allocation records held between refreshes (tests).</summary>
+    internal int CachedAllocations => _records.Count;
+
     public async Task RunAsync(TimeSpan interval, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(interval, _time);
@@ -166,6 +169,19 @@ public sealed class WorkloadWatcher(
                 _records[key] = record;
             if (record is not null)
                 allocations[key] = record;
+        }
+        // Only what is in use stays: a key that comes back is one file read. Kept until the sweep instead, the
+        // records of every pod of the sweeper's grace period (ten minutes) would stay in memory.
+        if (_records.Count > allocations.Count)
+        {
+            var unused = new List<string>();
+            foreach (var key in _records.Keys)
+            {
+                if (!allocations.ContainsKey(key))
+                    unused.Add(key);
+            }
+            foreach (var key in unused)
+                _records.Remove(key);
         }
 
         var view = View.Publish(WorkloadBuilder.Build(new WorkloadInputs(
