@@ -36,7 +36,12 @@ public sealed record BenchOptions
     public int Restarts { get; init; } = 20;
     public int GrpcNetLaunches { get; init; } = 1;
     public TimeSpan PhaseTimeout { get; init; } = TimeSpan.FromSeconds(90);
-    public TimeSpan TotalTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan? GivenTotalTimeout { get; init; }
+    public string? SoakBinary { get; init; }
+    public int SoakMinutes { get; init; } = 10;
+
+    /// <summary>--max-seconds, else 10 minutes; a soak gets its minutes and 3 more (start-up, the gcc build, the wind-down).</summary>
+    public TimeSpan TotalTimeout => GivenTotalTimeout ?? (SoakBinary is null ? TimeSpan.FromMinutes(10) : TimeSpan.FromMinutes(SoakMinutes + 3));
 }
 
 /// <summary>One measured figure; printed as a row of the table and as one machine-readable line.</summary>
@@ -91,7 +96,14 @@ public static class Program
           --restarts N         kubelet restarts per plugin over its launches (default 20)
           --grpcnet-launches N launches of each plugin with the Grpc.Net.Client driver (default 1; 0 skips it)
           --phase-timeout S    seconds one measurement may take before it is abandoned (default 90)
-          --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600)
+          --soak PATH          only soak the published binary: `PATH start` (usage, metrics, control API on) for
+                               --soak-minutes under pods coming and going (GetPreferredAllocation + Allocate),
+                               kubelet restarts, GPU health flaps (the tests' fake NVML), config changes, mgctl -w
+                               watchers and /metrics scrapes, all at once; each minute RSS, RssAnon, open fds and
+                               threads; exit 1 unless each stayed flat after the first minute and nothing failed
+          --soak-minutes N     how long the soak runs (default 10; at least 3 to be judged)
+          --max-seconds S      the whole run's limit; the process exits with 3 past it (default 600; a soak's
+                               minutes + 3 minutes)
 
         Lines starting with "BENCH " are JSON, one figure each.
         """;
@@ -121,6 +133,8 @@ public static class Program
             Environment.Exit(3);
         }, TaskScheduler.Default);
 
+        if (options.SoakBinary is not null)
+            return await SoakBench.RunAsync(options.SoakBinary, options.SoakMinutes) ? 0 : 1;
         if (options.Trace)
             return TraceBench.Run(options.Traces, options.Seed) ? 0 : 1;
         if (options.UsageRefreshes is { } refreshes)
@@ -198,7 +212,9 @@ public static class Program
                 "--restarts" => o with { Restarts = i + 1 < args.Length && args[i + 1] == "0" ? Zero() : Int() },
                 "--grpcnet-launches" => o with { GrpcNetLaunches = i + 1 < args.Length && args[i + 1] == "0" ? Zero() : Int() },
                 "--phase-timeout" => o with { PhaseTimeout = TimeSpan.FromSeconds(Int()) },
-                "--max-seconds" => o with { TotalTimeout = TimeSpan.FromSeconds(Int()) },
+                "--soak" => o with { SoakBinary = i + 1 < args.Length ? args[++i] : throw new ArgumentException("--soak needs a path") },
+                "--soak-minutes" => o with { SoakMinutes = Int() },
+                "--max-seconds" => o with { GivenTotalTimeout = TimeSpan.FromSeconds(Int()) },
                 "-h" or "--help" => null!,
                 _ => throw new ArgumentException($"unknown option '{args[i]}'"),
             };
