@@ -94,11 +94,7 @@ public sealed class ControlDaemon : IAsyncDisposable
             additions.Publish(new ContainerAdditions.Snapshot([new ContainerMount(containerBinary, installed), runDirectory], env));
             log.LogInformation("mgctl installed as {Path}; containers get it at {Mgctl}", installed, containerBinary);
         }
-        catch (IOException e)
-        {
-            log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
-        }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             log.LogWarning("mgctl is not installed, so containers get no mgctl (the control socket still serves): {Error}", e.Message);
         }

@@ -22,7 +22,13 @@ public static class AllocationKey
         ArgumentNullException.ThrowIfNull(ids);
         var sorted = new List<string>(ids);
         sorted.Sort(StringComparer.Ordinal); // equal IDs are the same text: their order cannot show
-        var text = resource + "\n" + string.Join("\n", sorted);
+        return ForSorted(resource, sorted);
+    }
+
+    /// <summary><see cref="For"/> of IDs already in ordinal order (an <see cref="AllocationRecord"/>'s), without sorting them again.</summary>
+    internal static string ForSorted(string resource, IReadOnlyList<string> sortedIds)
+    {
+        var text = resource + "\n" + string.Join("\n", sortedIds);
         Span<byte> hash = stackalloc byte[Sha256.HashSizeInBytes];
         Sha256.HashData(Encoding.UTF8.GetBytes(text), hash);
         return Convert.ToHexStringLower(hash[..(Length / 2)]);

@@ -32,7 +32,7 @@ public sealed record AllocationRecord(
         }
         var sorted = new List<string>(ids);
         sorted.Sort(StringComparer.Ordinal); // equal IDs are the same text: their order cannot show
-        return new AllocationRecord(resource, AllocationKey.For(resource, sorted), sorted, sorted.Count, memoryLimitMiB, gpus);
+        return new AllocationRecord(resource, AllocationKey.ForSorted(resource, sorted), sorted, sorted.Count, memoryLimitMiB, gpus);
     }
 
     public bool Equals(AllocationRecord? other) =>

@@ -280,21 +280,19 @@ public sealed class GrpcServer : IAsyncDisposable
         // unary request's message is already here. An inline method runs to its answer now, and the read loop sends
         // it with the batch's other output; anything else runs on the thread pool. (An inline call that has to wait
         // for its message continues on the pool, so the read loop never waits for it.)
-        if (IsInline(stream))
+        // The path and its method are looked up once, here; HandleStreamAsync gets them (method null: none).
+        var path = stream.HeaderListTooLarge ? null : GrpcProtocol.Find(stream.Headers!, ":path");
+        var method = path is not null && _binder.Methods.TryGetValue(path, out var found) ? found : null;
+        if (method is { Inline: true })
         {
-            _ = HandleStreamAsync(stream, peer);
+            _ = HandleStreamAsync(stream, peer, path, method);
             return;
         }
-        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer), (Server: this, Stream: stream, Peer: peer), preferLocal: true);
+        ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer, s.Path, s.Method),
+            (Server: this, Stream: stream, Peer: peer, Path: path, Method: method), preferLocal: true);
     }
 
-    private bool IsInline(Http2Stream stream) =>
-        !stream.HeaderListTooLarge
-        && GrpcProtocol.Find(stream.Headers!, ":path") is { } path
-        && _binder.Methods.TryGetValue(path, out var method)
-        && method.Inline;
-
-    private async Task HandleStreamAsync(Http2Stream stream, ConnectionPeer peer)
+    private async Task HandleStreamAsync(Http2Stream stream, ConnectionPeer peer, string? path, IServerMethod? method)
     {
         var headers = stream.Headers!;
         if (stream.HeaderListTooLarge)
@@ -303,7 +301,6 @@ public sealed class GrpcServer : IAsyncDisposable
             return;
         }
         var httpMethod = GrpcProtocol.Find(headers, ":method");
-        var path = GrpcProtocol.Find(headers, ":path");
         if (httpMethod != "POST")
         {
             await RejectAsync(stream, "405", StatusCode.Internal, $"HTTP method {httpMethod} is not allowed; gRPC uses POST").ConfigureAwait(false);
@@ -315,7 +312,7 @@ public sealed class GrpcServer : IAsyncDisposable
             await RejectAsync(stream, "415", StatusCode.Internal, $"content-type '{contentType}' is not gRPC").ConfigureAwait(false);
             return;
         }
-        if (path is null || !_binder.Methods.TryGetValue(path, out var method))
+        if (method is null)
         {
             await RejectAsync(stream, "200", StatusCode.Unimplemented, DescribeUnknown(path)).ConfigureAwait(false);
             return;

@@ -172,15 +172,10 @@ public sealed class WorkloadWatcher(
         }
         // Only what is in use stays: a key that comes back is one file read. Kept until the sweep instead, the
         // records of every pod of the sweeper's grace period (ten minutes) would stay in memory.
-        if (_records.Count > allocations.Count)
+        // (A dictionary's entries may be removed while it is enumerated.)
+        foreach (var key in _records.Keys)
         {
-            var unused = new List<string>();
-            foreach (var key in _records.Keys)
-            {
-                if (!allocations.ContainsKey(key))
-                    unused.Add(key);
-            }
-            foreach (var key in unused)
+            if (!allocations.ContainsKey(key))
                 _records.Remove(key);
         }
 
@@ -193,9 +188,8 @@ public sealed class WorkloadWatcher(
         if (snapshot.Available && snapshot.Fresh && _time.GetUtcNow() - _lastSweep >= SweepInterval)
         {
             _lastSweep = _time.GetUtcNow();
-            foreach (var removed in sweeper.Sweep(keys))
+            foreach (var removed in sweeper.Sweep(keys)) // unused keys, no longer in _records
             {
-                _records.Remove(removed);
                 log.LogInformation("removed allocation file {Key}.json: no container has used it for {Period}", removed, sweeper.UnreferencedFor);
             }
         }
