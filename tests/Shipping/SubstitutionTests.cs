@@ -151,6 +151,26 @@ public sealed class SubstitutionTests
             || ReferencesType(md, "YamlDotNet.Serialization", "Deserializer")));
     }
 
+    /// <summary>
+    /// ConsoleAppFramework's BuildAndSetServiceProvider is stubbed to do nothing: it builds a dependency-injection
+    /// container only after one of the builder's Configure… or PostConfigureServices methods, and nothing in the
+    /// product may call them.
+    /// </summary>
+    [Fact]
+    public void NothingConfiguresConsoleAppFrameworksServiceContainer()
+    {
+        var product = typeof(MetaGpu.Rpc.Grpc.GrpcServer).Assembly;
+        static bool IsBuilder(System.Reflection.MemberInfo m) => m.DeclaringType?.FullName == "ConsoleAppFramework.ConsoleApp+ConsoleAppBuilder";
+        var configures = TypesUsing(product, m => m is System.Reflection.MethodBase method && IsBuilder(method)
+            && (method.Name.StartsWith("Configure", StringComparison.Ordinal) || method.Name == "PostConfigureServices"));
+        Assert.Empty(configures);
+        // The builder is found where it is used: Program adds its commands with it.
+        Assert.Contains("MetaGpu.Program", TypesUsing(product, m => m is System.Reflection.MethodBase { Name: "Add" } method && IsBuilder(method)));
+        // The hook the stub empties is the one the generator writes.
+        Assert.NotNull(product.GetType("ConsoleAppFramework.ConsoleApp+ConsoleAppBuilder", throwOnError: true)!.GetMethod(
+            "BuildAndSetServiceProvider", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic));
+    }
+
     /// <summary>Uri.IsWellFormedUriString is stubbed to true: only YamlDotNet's tag check may call it.</summary>
     [Fact]
     public void OnlyYamlDotNetAsksWhetherAUriIsWellFormed() =>
