@@ -1,5 +1,4 @@
 using ConsoleAppFramework;
-using System.Reflection;
 using MetaGpu.Cli;
 using MetaGpu.Control.Cli;
 
@@ -38,7 +37,5 @@ public static class Program
         return CommandLine.Run(args, Commands, a => app.Run(a));
     }
 
-    public static string Version =>
-        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
-        ?? "0.0.0";
+    public static string Version => BuildInfo.Version;
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using System.Text;
 using MetaGpu.Control.V1;
 
@@ -12,14 +11,8 @@ namespace MetaGpu.Control.Cli;
 /// </summary>
 public static class MgctlApp
 {
-    private static string? s_clientVersion;
-
-    /// <summary>
-    /// The product version, e.g. 0.1.0 (the assembly's informational version without the commit). Read when first
-    /// needed: reflection over attributes is not free in a native binary, and JSON output does not need it.
-    /// </summary>
-    public static string ClientVersion => s_clientVersion ??=
-        typeof(MgctlApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+    /// <summary>The product version, e.g. 0.1.0 (the build's version without the commit; a constant, BuildInfo).</summary>
+    public static string ClientVersion => BuildInfo.Version;
 
     /// <summary>
     /// The process entry: Ctrl-C and SIGTERM cancel; standard output and error are written with write(2) (see

@@ -135,7 +135,7 @@ internal sealed class ClientCall<TRequest, TResponse>
         return headers;
     }
 
-    private static readonly string UserAgent = "grpc-metagpu/" + typeof(ClientCall<,>).Assembly.GetName().Version?.ToString(3);
+    private static readonly string UserAgent = "grpc-metagpu/" + BuildInfo.Version;
 
     private async Task<Metadata> ReadHeadersAsync()
     {

@@ -171,6 +171,20 @@ public sealed class SubstitutionTests
             "BuildAndSetServiceProvider", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic));
     }
 
+    /// <summary>
+    /// ActivitySource.HasListeners is stubbed to false: nothing in the product (nor a library shipped with it) may
+    /// register an ActivityListener.
+    /// </summary>
+    [Fact]
+    public void NothingListensToActivities()
+    {
+        Assert.Empty(AssembliesWhere(md => ReferencesType(md, "System.Diagnostics", "ActivityListener")));
+        // The check finds a listener where there is one: this test makes one.
+        using var listener = new System.Diagnostics.ActivityListener();
+        using var pe = new PEReader(File.OpenRead(typeof(SubstitutionTests).Assembly.Location));
+        Assert.True(ReferencesType(pe.GetMetadataReader(), "System.Diagnostics", "ActivityListener"));
+    }
+
     /// <summary>Uri.IsWellFormedUriString is stubbed to true: only YamlDotNet's tag check may call it.</summary>
     [Fact]
     public void OnlyYamlDotNetAsksWhetherAUriIsWellFormed() =>
