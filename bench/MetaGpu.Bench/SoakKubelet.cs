@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Grpc.Core;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
-using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Tests.Kubelet.PodResources.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

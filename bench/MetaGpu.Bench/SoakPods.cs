@@ -3,7 +3,7 @@ using System.Globalization;
 using Grpc.Core;
 using MetaGpu.DevicePlugin;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
-using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Tests.Kubelet.PodResources.V1;
 
 namespace MetaGpu.Bench;
 
@@ -161,10 +161,10 @@ sealed class SoakPods(SoakKubelet kubelet, SoakTally tally)
                 {
                     ResourceName = SoakKubelet.ResourceName,
                     DeviceIds = { id },
-                    Topology = new Proto.PodResources.V1.TopologyInfo { Nodes = { new Proto.PodResources.V1.NUMANode { ID = SoakGpus.NumaNode(MetaDeviceId.TryParse(id, out var m) ? m.Value.GpuIndex : 0) } } },
+                    Topology = new MetaGpu.Tests.Kubelet.PodResources.V1.TopologyInfo { Nodes = { new MetaGpu.Tests.Kubelet.PodResources.V1.NUMANode { ID = SoakGpus.NumaNode(MetaDeviceId.TryParse(id, out var m) ? m.Value.GpuIndex : 0) } } },
                 });
             }
-            response.PodResources.Add(new Proto.PodResources.V1.PodResources { Namespace = "soak", Name = pod.Name, Containers = { container } });
+            response.PodResources.Add(new MetaGpu.Tests.Kubelet.PodResources.V1.PodResources { Namespace = "soak", Name = pod.Name, Containers = { container } });
         }
         _podResources = response;
     }

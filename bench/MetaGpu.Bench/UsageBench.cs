@@ -6,7 +6,7 @@ using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Nvml;
-using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Tests.Kubelet.PodResources.V1;
 using MetaGpu.Rpc.Grpc;
 using MetaGpu.Usage.Enforcement;
 using MetaGpu.Usage.Metrics;

@@ -63,7 +63,7 @@ public sealed class PodResourcesClientTests : IDisposable
     {
         await using var kubelet = await StandInPodResources.StartAsync(_socket);
         // Parsed by our own (older) types, the newer fields ride along as unknown fields and go back on the wire.
-        var newer = ListPodResourcesResponse.Parser.ParseFrom(PodResourcesMappingTests.NewerKubeletAnswer());
+        var newer = MetaGpu.Tests.Kubelet.PodResources.V1.ListPodResourcesResponse.Parser.ParseFrom(PodResourcesMappingTests.NewerKubeletAnswer());
         kubelet.SetAnswer(newer);
         using var client = Client();
 

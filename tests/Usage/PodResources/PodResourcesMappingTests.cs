@@ -2,6 +2,7 @@ using CsCheck;
 using Google.Protobuf;
 using MetaGpu.Proto.PodResources.V1;
 using MetaGpu.Usage.PodResources;
+using KubeletApi = MetaGpu.Tests.Kubelet.PodResources.V1;
 
 namespace MetaGpu.Tests.Usage.PodResources;
 
@@ -22,7 +23,8 @@ public sealed class PodResourcesMappingTests
             new PodEntry("team-b", "infer", new ContainerEntry("main", new DeviceEntry("example.com/fpga", "f1"))),
         ]);
 
-        var containers = PodResourcesMapping.Map(answer);
+        // As the daemon receives it: the stand-in kubelet's answer, written and parsed with our (smaller) .proto.
+        var containers = PodResourcesMapping.Map(PodResourcesMethods.ResponseParser.ParseFrom(answer.ToByteArray()));
 
         Assert.Equal(3, containers.Count);
         var main = containers[0];
@@ -44,16 +46,17 @@ public sealed class PodResourcesMappingTests
     [Fact]
     public void DeviceOnTwoNumaNodesCountsOnceAndEmptyEntriesAreDropped()
     {
-        var container = new ContainerResources { Name = "c" };
+        var container = new KubeletApi.ContainerResources { Name = "c" };
         // The kubelet repeats a device once per NUMA node it is attached to.
-        container.Devices.Add(new ContainerDevices { ResourceName = Share, DeviceIds = { "g0-m2" }, Topology = new TopologyInfo { Nodes = { new NUMANode { ID = 0 } } } });
-        container.Devices.Add(new ContainerDevices { ResourceName = Share, DeviceIds = { "g0-m2" }, Topology = new TopologyInfo { Nodes = { new NUMANode { ID = 1 } } } });
-        container.Devices.Add(new ContainerDevices { ResourceName = "", DeviceIds = { "orphan" } });
-        container.Devices.Add(new ContainerDevices { ResourceName = "example.com/none" });
-        container.Devices.Add(new ContainerDevices { ResourceName = "example.com/blank", DeviceIds = { "" } });
-        var onlyEmpty = new ContainerResources { Name = "empty" };
-        onlyEmpty.Devices.Add(new ContainerDevices { ResourceName = "example.com/none" });
-        var answer = new ListPodResourcesResponse { PodResources = { new Proto.PodResources.V1.PodResources { Namespace = "n", Name = "p", Containers = { container, onlyEmpty } } } };
+        container.Devices.Add(new KubeletApi.ContainerDevices { ResourceName = Share, DeviceIds = { "g0-m2" }, Topology = new KubeletApi.TopologyInfo { Nodes = { new KubeletApi.NUMANode { ID = 0 } } } });
+        container.Devices.Add(new KubeletApi.ContainerDevices { ResourceName = Share, DeviceIds = { "g0-m2" }, Topology = new KubeletApi.TopologyInfo { Nodes = { new KubeletApi.NUMANode { ID = 1 } } } });
+        container.Devices.Add(new KubeletApi.ContainerDevices { ResourceName = "", DeviceIds = { "orphan" } });
+        container.Devices.Add(new KubeletApi.ContainerDevices { ResourceName = "example.com/none" });
+        container.Devices.Add(new KubeletApi.ContainerDevices { ResourceName = "example.com/blank", DeviceIds = { "" } });
+        var onlyEmpty = new KubeletApi.ContainerResources { Name = "empty" };
+        onlyEmpty.Devices.Add(new KubeletApi.ContainerDevices { ResourceName = "example.com/none" });
+        var sent = new KubeletApi.ListPodResourcesResponse { PodResources = { new KubeletApi.PodResources { Namespace = "n", Name = "p", Containers = { container, onlyEmpty } } } };
+        var answer = PodResourcesMethods.ResponseParser.ParseFrom(sent.ToByteArray());
 
         var mapped = Assert.Single(PodResourcesMapping.Map(answer));
 
@@ -68,11 +71,22 @@ public sealed class PodResourcesMappingTests
     {
         var bytes = NewerKubeletAnswer();
 
-        var answer = ListPodResourcesResponse.Parser.ParseFrom(bytes);
+        var answer = PodResourcesMethods.ResponseParser.ParseFrom(bytes);
         var mapped = Assert.Single(PodResourcesMapping.Map(answer));
 
         Assert.Equal(("ns1", "pod1", "ctr1"), (mapped.Namespace, mapped.Pod, mapped.Container));
         Assert.Equal(["g0-m0", "g0-m1"], Assert.Single(mapped.Devices).DeviceIds);
+        // What our .proto leaves out is dropped, not kept as unknown fields: written again, the answer holds only
+        // the names and device IDs.
+        var known = new ListPodResourcesResponse();
+        var pod = new Proto.PodResources.V1.PodResources { Namespace = "ns1", Name = "pod1" };
+        var ctr = new ContainerResources { Name = "ctr1" };
+        ctr.Devices.Add(new ContainerDevices { ResourceName = Share, DeviceIds = { "g0-m1" } });
+        ctr.Devices.Add(new ContainerDevices { ResourceName = Share, DeviceIds = { "g0-m0" } });
+        pod.Containers.Add(ctr);
+        known.PodResources.Add(pod);
+        Assert.Equal(known.ToByteArray(), answer.ToByteArray());
+        Assert.True(ListPodResourcesResponse.Parser.ParseFrom(bytes).CalculateSize() > known.CalculateSize()); // the plain parser keeps them
     }
 
     [Fact]
@@ -83,7 +97,7 @@ public sealed class PodResourcesMappingTests
             ListPodResourcesResponse answer;
             try
             {
-                answer = ListPodResourcesResponse.Parser.ParseFrom(bytes);
+                answer = PodResourcesMethods.ResponseParser.ParseFrom(bytes);
             }
             catch (InvalidProtocolBufferException)
             {

@@ -1,5 +1,5 @@
 using Grpc.Core;
-using MetaGpu.Proto.PodResources.V1;
+using MetaGpu.Tests.Kubelet.PodResources.V1;
 using MetaGpu.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -143,7 +143,7 @@ public sealed class StandInPodResources : IAsyncDisposable
         var response = new ListPodResourcesResponse();
         foreach (var pod in pods)
         {
-            var resources = new Proto.PodResources.V1.PodResources { Namespace = pod.Namespace, Name = pod.Name };
+            var resources = new MetaGpu.Tests.Kubelet.PodResources.V1.PodResources { Namespace = pod.Namespace, Name = pod.Name };
             foreach (var container in pod.Containers)
             {
                 var c = new ContainerResources { Name = container.Name };
