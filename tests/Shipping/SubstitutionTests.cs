@@ -185,6 +185,23 @@ public sealed class SubstitutionTests
         Assert.True(ReferencesType(pe.GetMetadataReader(), "System.Diagnostics", "ActivityListener"));
     }
 
+    /// <summary>
+    /// The binary is built with InvariantTimezone (no time-zone database: local time is UTC). That changes nothing
+    /// only while the product never asks for local time; every time it prints or logs says UTC.
+    /// </summary>
+    [Fact]
+    public void NothingInTheProductAsksForLocalTime()
+    {
+        var product = typeof(MetaGpu.Rpc.Grpc.GrpcServer).Assembly;
+        static bool Local(System.Reflection.MemberInfo m) =>
+            m.DeclaringType == typeof(TimeZoneInfo) && m.Name is "get_Local" or "ConvertTime" or "ConvertTimeFromUtc" or "FindSystemTimeZoneById" or "GetSystemTimeZones"
+            || (m.DeclaringType == typeof(DateTime) || m.DeclaringType == typeof(DateTimeOffset)) && m.Name is "get_Now" or "get_Today" or "ToLocalTime" or "get_LocalDateTime";
+        Assert.Empty(TypesUsing(product, Local));
+        // The check finds a use where there is one: this test class asks for the time here.
+        Assert.Contains(typeof(SubstitutionTests).FullName!, TypesUsing(typeof(SubstitutionTests).Assembly, Local));
+        Assert.True(DateTime.Now.Kind == DateTimeKind.Local);
+    }
+
     /// <summary>Uri.IsWellFormedUriString is stubbed to true: only YamlDotNet's tag check may call it.</summary>
     [Fact]
     public void OnlyYamlDotNetAsksWhetherAUriIsWellFormed() =>
