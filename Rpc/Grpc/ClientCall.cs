@@ -7,17 +7,21 @@ namespace MetaGpu.Rpc.Grpc;
 /// The client side of one call on a <see cref="UnixChannel"/>. Every failure ends as an <see cref="RpcException"/>
 /// with a status saying what happened: the server's status, DEADLINE_EXCEEDED, CANCELLED, or UNAVAILABLE when the
 /// connection could not be made or was lost.
+/// <para>
+/// Not generic: the call's flow handles its messages as objects, serialized by the typed entry points (generic, not
+/// async) and deserialized by the response marshaller's deserializer. Each generic async method would be a state
+/// machine, a task box and awaiters of its own in the native binary for every method's message types (docs/size.md).
+/// </para>
 /// </summary>
-internal sealed class ClientCall<TRequest, TResponse>
-    where TRequest : class
-    where TResponse : class
+internal sealed class ClientCall
 {
     private const int CancelledByUser = 1;
     private const int CancelledByDeadline = 2;
     private const int CancelledByDispose = 3;
 
     private readonly UnixChannel _channel;
-    private readonly Method<TRequest, TResponse> _method;
+    private readonly IMethod _method;
+    private readonly Func<DeserializationContext, object> _deserializeResponse;
     private readonly CallOptions _options;
     private readonly DateTime _deadline;
     private readonly CancellationTokenSource _cts = new();
@@ -33,15 +37,18 @@ internal sealed class ClientCall<TRequest, TResponse>
     private int _cancelReason;
     private bool _requestCompleted;
 
-    public ClientCall(UnixChannel channel, Method<TRequest, TResponse> method, CallOptions options)
+    private object? _current;
+
+    private ClientCall(UnixChannel channel, IMethod method, Func<DeserializationContext, object> deserializeResponse, CallOptions options)
     {
         _channel = channel;
         _method = method;
+        _deserializeResponse = deserializeResponse;
         _options = options;
         _deadline = options.Deadline is { } d && d != DateTime.MaxValue ? d.ToUniversalTime() : DateTime.MaxValue;
-        _cts.Token.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!)._stream?.Reset(Http2ErrorCode.Cancel), this);
+        _cts.Token.UnsafeRegister(static s => ((ClientCall)s!)._stream?.Reset(Http2ErrorCode.Cancel), this);
         if (options.CancellationToken.CanBeCanceled)
-            _userRegistration = options.CancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByUser), this);
+            _userRegistration = options.CancellationToken.UnsafeRegister(static s => ((ClientCall)s!).Cancel(CancelledByUser), this);
         if (_deadline != DateTime.MaxValue)
         {
             var left = _deadline - DateTime.UtcNow;
@@ -52,15 +59,23 @@ internal sealed class ClientCall<TRequest, TResponse>
             else if (left <= GrpcProtocol.LongestTimer)
             {
                 _deadlineTimer = new CancellationTokenSource(left);
-                _deadlineTimer.Token.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByDeadline), this);
+                _deadlineTimer.Token.UnsafeRegister(static s => ((ClientCall)s!).Cancel(CancelledByDeadline), this);
             }
         }
-        ResponseStream = new ResponseReader(this);
-        RequestStream = new RequestWriter(this);
     }
 
-    public IAsyncStreamReader<TResponse> ResponseStream { get; }
-    public IClientStreamWriter<TRequest> RequestStream { get; }
+    public static ClientCall Create<TRequest, TResponse>(UnixChannel channel, Method<TRequest, TResponse> method, CallOptions options)
+        where TRequest : class
+        where TResponse : class
+        => new(channel, method, method.ResponseMarshaller.ContextualDeserializer, options);
+
+    public static IAsyncStreamReader<TResponse> ResponseStream<TResponse>(ClientCall call) where TResponse : class => new ResponseReader<TResponse>(call);
+
+    public static IClientStreamWriter<TRequest> RequestStream<TRequest>(ClientCall call, Marshaller<TRequest> marshaller) => new RequestWriter<TRequest>(call, marshaller);
+
+    /// <summary>The typed view of a response task (one small state machine per response type, not per method).</summary>
+    public static async Task<TResponse> Typed<TResponse>(Task<object> response) where TResponse : class
+        => (TResponse)await response.ConfigureAwait(false);
 
     public Task<Metadata> ResponseHeadersAsync => _headers ??= ReadHeadersAsync();
 
@@ -80,15 +95,29 @@ internal sealed class ClientCall<TRequest, TResponse>
         }
     }
 
-    public void Start(TRequest? request) => _started = StartAsync(request);
+    /// <summary>Starts the call; with a request (unary and server-streaming calls), sends it and ends the request stream.</summary>
+    public void Start<TRequest>(Marshaller<TRequest> marshaller, TRequest? request) where TRequest : class
+    {
+        ReadOnlyMemory<byte>? payload = null;
+        if (request is not null)
+        {
+            try
+            {
+                payload = _writer.Serialize(marshaller, request, _channel.Options.MaxSendMessageSize);
+            }
+            catch (Exception e)
+            {
+                _started = Task.FromException(Fail(e));
+                return;
+            }
+        }
+        _started = StartAsync(payload);
+    }
 
-    private async Task StartAsync(TRequest? request)
+    private async Task StartAsync(ReadOnlyMemory<byte>? request)
     {
         try
         {
-            ReadOnlyMemory<byte> payload = default;
-            if (request is not null)
-                payload = _writer.Serialize(_method.RequestMarshaller, request, _channel.Options.MaxSendMessageSize);
             var headers = BuildHeaders();
             for (var attempt = 0; ; attempt++)
             {
@@ -105,7 +134,7 @@ internal sealed class ClientCall<TRequest, TResponse>
             }
             if (_cts.IsCancellationRequested)
                 _stream.Reset(Http2ErrorCode.Cancel);
-            if (request is not null)
+            if (request is { } payload)
             {
                 _requestCompleted = true;
                 await _stream.WriteDataAsync(payload, endStream: true, flush: true, _cts.Token).ConfigureAwait(false);
@@ -171,12 +200,12 @@ internal sealed class ClientCall<TRequest, TResponse>
     }
 
     /// <summary>Next response message; false when the response ended (its status is then set).</summary>
-    private async ValueTask<(bool Read, TResponse Message)> ReadMessageAsync()
+    private async ValueTask<(bool Read, object? Message)> ReadMessageAsync()
     {
         await ResponseHeadersAsync.ConfigureAwait(false);
         if (_status is not null)
-            return (false, default!);
-        var (read, message) = await _reader.ReadAsync(_stream!, _method.ResponseMarshaller, _channel.Options.MaxReceiveMessageSize, _cts.Token).ConfigureAwait(false);
+            return (false, null);
+        var (read, message) = await _reader.ReadAsync(_stream!, _deserializeResponse, _channel.Options.MaxReceiveMessageSize, _cts.Token).ConfigureAwait(false);
         if (read)
             return (true, message);
         var trailers = _stream!.Trailers;
@@ -184,7 +213,7 @@ internal sealed class ClientCall<TRequest, TResponse>
             throw new RpcException(new Status(StatusCode.Internal, "the response ended without trailers"));
         _trailers = GrpcProtocol.ToMetadata(trailers);
         _status = GrpcProtocol.StatusFrom(trailers);
-        return (false, default!);
+        return (false, null);
     }
 
     private void ThrowIfNotOk()
@@ -193,13 +222,7 @@ internal sealed class ClientCall<TRequest, TResponse>
             throw new RpcException(status, _trailers ?? new Metadata());
     }
 
-    public async Task<TResponse> UnaryAsync(TRequest request)
-    {
-        Start(request);
-        return await ReadSingleResponseAsync().ConfigureAwait(false);
-    }
-
-    public async Task<TResponse> ReadSingleResponseAsync()
+    public async Task<object> ReadSingleResponseAsync()
     {
         try
         {
@@ -215,7 +238,7 @@ internal sealed class ClientCall<TRequest, TResponse>
                 throw new RpcException(new Status(StatusCode.Internal, "the server sent more than one response message"));
             ThrowIfNotOk();
             Complete();
-            return response;
+            return response!;
         }
         catch (Exception e)
         {
@@ -295,77 +318,96 @@ internal sealed class ClientCall<TRequest, TResponse>
         Complete();
     }
 
-    private sealed class ResponseReader(ClientCall<TRequest, TResponse> call) : IAsyncStreamReader<TResponse>
+    /// <summary>The next response message of a streaming response; false at its end (a non-OK status throws).</summary>
+    private async Task<bool> MoveNextAsync(CancellationToken cancellationToken)
     {
-        private TResponse? _current;
-
-        public TResponse Current => _current ?? throw new InvalidOperationException("MoveNext has not returned true");
-
-        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        using var registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static s => ((ClientCall)s!).Cancel(CancelledByUser), this)
+            : default;
+        try
         {
-            using var registration = cancellationToken.CanBeCanceled
-                ? cancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByUser), call)
-                : default;
-            try
+            var (read, message) = await ReadMessageAsync().ConfigureAwait(false);
+            if (read)
             {
-                var (read, message) = await call.ReadMessageAsync().ConfigureAwait(false);
-                if (read)
-                {
-                    _current = message;
-                    return true;
-                }
-                _current = null;
-                call.ThrowIfNotOk();
-                call.Complete();
-                return false;
+                _current = message;
+                return true;
             }
-            catch (Exception e)
-            {
-                throw call.Fail(e);
-            }
+            _current = null;
+            ThrowIfNotOk();
+            Complete();
+            return false;
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
         }
     }
 
-    private sealed class RequestWriter(ClientCall<TRequest, TResponse> call) : IClientStreamWriter<TRequest>
+    /// <summary>Sends one framed request message of a streaming request.</summary>
+    private async Task WriteFramedAsync(ReadOnlyMemory<byte> framed, bool flush, CancellationToken cancellationToken)
+    {
+        using var registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(static s => ((ClientCall)s!).Cancel(CancelledByUser), this)
+            : default;
+        try
+        {
+            await _started!.ConfigureAwait(false);
+            await _stream!.WriteDataAsync(framed, endStream: false, flush, _cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    private async Task CompleteRequestAsync()
+    {
+        if (_requestCompleted)
+            return;
+        _requestCompleted = true;
+        try
+        {
+            await _started!.ConfigureAwait(false);
+            await _stream!.WriteDataAsync(ReadOnlyMemory<byte>.Empty, endStream: true, flush: true, _cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    private sealed class ResponseReader<TResponse>(ClientCall call) : IAsyncStreamReader<TResponse> where TResponse : class
+    {
+        public TResponse Current => (TResponse?)call._current ?? throw new InvalidOperationException("MoveNext has not returned true");
+
+        public Task<bool> MoveNext(CancellationToken cancellationToken) => call.MoveNextAsync(cancellationToken);
+    }
+
+    private sealed class RequestWriter<TRequest>(ClientCall call, Marshaller<TRequest> marshaller) : IClientStreamWriter<TRequest>
     {
         public WriteOptions? WriteOptions { get; set; }
 
         public Task WriteAsync(TRequest message) => WriteAsync(message, CancellationToken.None);
 
-        public async Task WriteAsync(TRequest message, CancellationToken cancellationToken)
+        public Task WriteAsync(TRequest message, CancellationToken cancellationToken)
         {
             if (call._requestCompleted)
-                throw new InvalidOperationException("the request stream was already completed");
-            using var registration = cancellationToken.CanBeCanceled
-                ? cancellationToken.UnsafeRegister(static s => ((ClientCall<TRequest, TResponse>)s!).Cancel(CancelledByUser), call)
-                : default;
+                return Task.FromException(new InvalidOperationException("the request stream was already completed"));
+            ReadOnlyMemory<byte> framed;
             try
             {
-                await call._started!.ConfigureAwait(false);
-                var framed = call._writer.Serialize(call._method.RequestMarshaller, message, call._channel.Options.MaxSendMessageSize);
-                var flush = WriteOptions is null || (WriteOptions.Flags & WriteFlags.BufferHint) == 0;
-                await call._stream!.WriteDataAsync(framed, endStream: false, flush, call._cts.Token).ConfigureAwait(false);
+                // Serialized before the call has started: only a call without a request message has a request stream,
+                // so the start sends nothing from this buffer.
+                framed = call._writer.Serialize(marshaller, message, call._channel.Options.MaxSendMessageSize);
             }
             catch (Exception e)
             {
-                throw call.Fail(e);
+                return Task.FromException(call.Fail(e));
             }
+            var flush = WriteOptions is null || (WriteOptions.Flags & WriteFlags.BufferHint) == 0;
+            return call.WriteFramedAsync(framed, flush, cancellationToken);
         }
 
-        public async Task CompleteAsync()
-        {
-            if (call._requestCompleted)
-                return;
-            call._requestCompleted = true;
-            try
-            {
-                await call._started!.ConfigureAwait(false);
-                await call._stream!.WriteDataAsync(ReadOnlyMemory<byte>.Empty, endStream: true, flush: true, call._cts.Token).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                throw call.Fail(e);
-            }
-        }
+        public Task CompleteAsync() => call.CompleteRequestAsync();
     }
 }

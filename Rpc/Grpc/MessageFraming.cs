@@ -70,7 +70,12 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
     public override ReadOnlySequence<byte> PayloadAsReadOnlySequence() => new(_payload, 0, _length);
 
     /// <summary>Reads the next message; false at the clean end of the stream. Status problems surface as RpcException.</summary>
-    public async ValueTask<(bool Read, T Message)> ReadAsync<T>(Http2Stream stream, Marshaller<T> marshaller, int maxSize, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Not generic: every generic async method is a state machine, a task box and awaiters of its own for each message
+    /// type in the native binary. The deserializer is a marshaller's, which converts to this type without a wrapper
+    /// (delegate covariance); the caller casts the message.
+    /// </remarks>
+    public async ValueTask<(bool Read, object? Message)> ReadAsync(Http2Stream stream, Func<DeserializationContext, object> deserialize, int maxSize, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -81,7 +86,7 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
         var ended = false;
         try
         {
-            var result = await ReadNextAsync(stream, marshaller, maxSize, cancellationToken).ConfigureAwait(false);
+            var result = await ReadNextAsync(stream, deserialize, maxSize, cancellationToken).ConfigureAwait(false);
             ended = !result.Read;
             return result;
         }
@@ -101,11 +106,11 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
         }
     }
 
-    private async ValueTask<(bool Read, T Message)> ReadNextAsync<T>(Http2Stream stream, Marshaller<T> marshaller, int maxSize, CancellationToken cancellationToken)
+    private async ValueTask<(bool Read, object? Message)> ReadNextAsync(Http2Stream stream, Func<DeserializationContext, object> deserialize, int maxSize, CancellationToken cancellationToken)
     {
         // The first byte may take hours (a stream idle between messages): no clock until it comes.
         if (await stream.ReadAsync(_prefix.AsMemory(0, 1), cancellationToken).ConfigureAwait(false) == 0)
-            return (false, default!);
+            return (false, null);
         stream.BeginAssembly();
         try
         {
@@ -126,10 +131,10 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
         {
             stream.EndAssembly();
         }
-        T message;
+        object message;
         try
         {
-            message = marshaller.ContextualDeserializer(this);
+            message = deserialize(this);
         }
         catch (Exception e) when (e is not RpcException)
         {

@@ -85,17 +85,32 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
         return _stream.WriteHeadersAsync(headers, endStream: false, flush);
     }
 
-    public async ValueTask WriteMessageAsync<T>(Marshaller<T> marshaller, T message, bool flush, CancellationToken cancellationToken = default)
+    /// <summary>Writes one response message: serialized here (generic, not async), sent by <see cref="WriteFramedAsync"/>.</summary>
+    public ValueTask WriteMessageAsync<T>(Marshaller<T> marshaller, T message, bool flush, CancellationToken cancellationToken = default)
     {
         if (IsFinished)
         {
-            throw DeadlineExceeded
+            return ValueTask.FromException(DeadlineExceeded
                 ? new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"))
-                : new InvalidOperationException("the call is already complete");
+                : new InvalidOperationException("the call is already complete"));
         }
+        ReadOnlyMemory<byte> framed;
+        try
+        {
+            framed = Writer.Serialize(marshaller, message, _options.MaxSendMessageSize);
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException(e);
+        }
+        return WriteFramedAsync(framed, flush, cancellationToken);
+    }
+
+    /// <summary>Sends a framed message (the headers first, if not sent yet); one state machine for every message type.</summary>
+    private async ValueTask WriteFramedAsync(ReadOnlyMemory<byte> framed, bool flush, CancellationToken cancellationToken)
+    {
         if (!_headersSent)
             await SendHeadersAsync(null, flush: false).ConfigureAwait(false);
-        var framed = Writer.Serialize(marshaller, message, _options.MaxSendMessageSize);
         await _stream.WriteDataAsync(framed, endStream: false, flush, cancellationToken).ConfigureAwait(false);
     }
 

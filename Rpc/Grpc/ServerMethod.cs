@@ -13,16 +13,28 @@ internal interface IServerMethod
     Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer);
 }
 
-/// <summary>Runs one bound method for one call: reads the request message(s), calls the handler, writes the response and status.</summary>
-internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TResponse> method) : IServerMethod
-    where TRequest : class
-    where TResponse : class
+/// <summary>
+/// Runs one bound method for one call: reads the request message(s), calls the handler, writes the response and status.
+/// The call's flow is here, once, with the messages as objects; <see cref="ServerMethod{TRequest,TResponse}"/> adds
+/// the typed handler calls, none of them async. Each generic async method would be a state machine, a task box and
+/// awaiters of its own in the native binary for every method's message types (docs/size.md).
+/// </summary>
+internal abstract class ServerMethod(IMethod method, Func<DeserializationContext, object> deserializeRequest) : IServerMethod
 {
-    public UnaryServerMethod<TRequest, TResponse>? Unary { get; init; }
-    public ClientStreamingServerMethod<TRequest, TResponse>? ClientStreaming { get; init; }
-    public ServerStreamingServerMethod<TRequest, TResponse>? ServerStreaming { get; init; }
-    public DuplexStreamingServerMethod<TRequest, TResponse>? Duplex { get; init; }
     public bool Inline { get; init; }
+
+    /// <summary>Calls the unary handler; the task is a <c>Task&lt;TResponse&gt;</c>.</summary>
+    protected abstract Task InvokeUnary(object request, ServerCall call);
+
+    protected abstract Task InvokeServerStreaming(object request, ServerCall call);
+
+    /// <summary>Calls the client-streaming handler; the task is a <c>Task&lt;TResponse&gt;</c>.</summary>
+    protected abstract Task InvokeClientStreaming(ServerCall call);
+
+    protected abstract Task InvokeDuplex(ServerCall call);
+
+    /// <summary>Writes the response of a completed <see cref="InvokeUnary"/> or <see cref="InvokeClientStreaming"/> task.</summary>
+    protected abstract ValueTask WriteResponse(ServerCall call, Task completed, CancellationToken token);
 
     public async Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer)
     {
@@ -37,24 +49,26 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
                 case MethodType.Unary:
                 {
                     var request = await ReadSingleRequestAsync(call, token).ConfigureAwait(false);
-                    var response = await Invoke(Unary, method)(request, call).ConfigureAwait(false);
-                    await call.WriteMessageAsync(method.ResponseMarshaller, response, flush: false, token).ConfigureAwait(false);
+                    var handled = InvokeUnary(request, call);
+                    await handled.ConfigureAwait(false);
+                    await WriteResponse(call, handled, token).ConfigureAwait(false);
                     break;
                 }
                 case MethodType.ServerStreaming:
                 {
                     var request = await ReadSingleRequestAsync(call, token).ConfigureAwait(false);
-                    await Invoke(ServerStreaming, method)(request, new ResponseWriter(call, method.ResponseMarshaller), call).ConfigureAwait(false);
+                    await InvokeServerStreaming(request, call).ConfigureAwait(false);
                     break;
                 }
                 case MethodType.ClientStreaming:
                 {
-                    var response = await Invoke(ClientStreaming, method)(new RequestReader(call, method.RequestMarshaller), call).ConfigureAwait(false);
-                    await call.WriteMessageAsync(method.ResponseMarshaller, response, flush: false, token).ConfigureAwait(false);
+                    var handled = InvokeClientStreaming(call);
+                    await handled.ConfigureAwait(false);
+                    await WriteResponse(call, handled, token).ConfigureAwait(false);
                     break;
                 }
                 default:
-                    await Invoke(Duplex, method)(new RequestReader(call, method.RequestMarshaller), new ResponseWriter(call, method.ResponseMarshaller), call).ConfigureAwait(false);
+                    await InvokeDuplex(call).ConfigureAwait(false);
                     break;
             }
             status = call.Status;
@@ -91,35 +105,67 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
         }
     }
 
-    private static THandler Invoke<THandler>(THandler? handler, Method<TRequest, TResponse> method) where THandler : Delegate
+    protected THandler Handler<THandler>(THandler? handler) where THandler : Delegate
         => handler ?? throw new RpcException(new Status(StatusCode.Unimplemented, $"method {method.FullName} has no handler"));
 
-    private async ValueTask<TRequest> ReadSingleRequestAsync(ServerCall call, CancellationToken token)
+    private async ValueTask<object> ReadSingleRequestAsync(ServerCall call, CancellationToken token)
     {
-        var (read, request) = await call.Reader.ReadAsync(call.Stream, method.RequestMarshaller, call.Options.MaxReceiveMessageSize, token).ConfigureAwait(false);
+        var (read, request) = await call.Reader.ReadAsync(call.Stream, deserializeRequest, call.Options.MaxReceiveMessageSize, token).ConfigureAwait(false);
         if (!read)
             throw new RpcException(new Status(StatusCode.Internal, "no request message for a unary request"));
-        var (more, _) = await call.Reader.ReadAsync(call.Stream, method.RequestMarshaller, call.Options.MaxReceiveMessageSize, token).ConfigureAwait(false);
+        var (more, _) = await call.Reader.ReadAsync(call.Stream, deserializeRequest, call.Options.MaxReceiveMessageSize, token).ConfigureAwait(false);
         if (more)
             throw new RpcException(new Status(StatusCode.Internal, "more than one request message for a unary request"));
-        return request;
+        return request!;
     }
 
-    private sealed class RequestReader(ServerCall call, Marshaller<TRequest> marshaller) : IAsyncStreamReader<TRequest>
+    /// <summary>The request stream of a client-streaming or duplex call, messages as objects.</summary>
+    protected sealed class RequestStream(ServerCall call, Func<DeserializationContext, object> deserialize)
     {
-        private TRequest? _current;
+        public object? Current { get; private set; }
 
-        public TRequest Current => _current ?? throw new InvalidOperationException("MoveNext has not returned true");
-
-        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        public async Task<bool> MoveNextAsync(CancellationToken cancellationToken)
         {
             using var linked = cancellationToken.CanBeCanceled
                 ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, call.CancellationToken)
                 : null;
-            var (read, message) = await call.Reader.ReadAsync(call.Stream, marshaller, call.Options.MaxReceiveMessageSize, linked?.Token ?? call.CancellationToken).ConfigureAwait(false);
-            _current = read ? message : null;
+            var (read, message) = await call.Reader.ReadAsync(call.Stream, deserialize, call.Options.MaxReceiveMessageSize, linked?.Token ?? call.CancellationToken).ConfigureAwait(false);
+            Current = read ? message : null;
             return read;
         }
+    }
+}
+
+/// <summary>A bound method's typed part: its handler, called with typed messages (see <see cref="ServerMethod"/>).</summary>
+internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TResponse> method)
+    : ServerMethod(method, method.RequestMarshaller.ContextualDeserializer)
+    where TRequest : class
+    where TResponse : class
+{
+    public UnaryServerMethod<TRequest, TResponse>? Unary { get; init; }
+    public ClientStreamingServerMethod<TRequest, TResponse>? ClientStreaming { get; init; }
+    public ServerStreamingServerMethod<TRequest, TResponse>? ServerStreaming { get; init; }
+    public DuplexStreamingServerMethod<TRequest, TResponse>? Duplex { get; init; }
+
+    protected override Task InvokeUnary(object request, ServerCall call) => Handler(Unary)((TRequest)request, call);
+
+    protected override Task InvokeServerStreaming(object request, ServerCall call) =>
+        Handler(ServerStreaming)((TRequest)request, new ResponseWriter(call, method.ResponseMarshaller), call);
+
+    protected override Task InvokeClientStreaming(ServerCall call) =>
+        Handler(ClientStreaming)(new RequestReader(new RequestStream(call, method.RequestMarshaller.ContextualDeserializer)), call);
+
+    protected override Task InvokeDuplex(ServerCall call) =>
+        Handler(Duplex)(new RequestReader(new RequestStream(call, method.RequestMarshaller.ContextualDeserializer)), new ResponseWriter(call, method.ResponseMarshaller), call);
+
+    protected override ValueTask WriteResponse(ServerCall call, Task completed, CancellationToken token) =>
+        call.WriteMessageAsync(method.ResponseMarshaller, ((Task<TResponse>)completed).Result, flush: false, token);
+
+    private sealed class RequestReader(RequestStream stream) : IAsyncStreamReader<TRequest>
+    {
+        public TRequest Current => (TRequest?)stream.Current ?? throw new InvalidOperationException("MoveNext has not returned true");
+
+        public Task<bool> MoveNext(CancellationToken cancellationToken) => stream.MoveNextAsync(cancellationToken);
     }
 
     private sealed class ResponseWriter(ServerCall call, Marshaller<TResponse> marshaller) : IServerStreamWriter<TResponse>

@@ -13,29 +13,32 @@ internal sealed class UnixCallInvoker(UnixChannel channel) : CallInvoker
 
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = new ClientCall<TRequest, TResponse>(channel, method, options);
-        var response = call.UnaryAsync(request);
+        var call = ClientCall.Create(channel, method, options);
+        call.Start(method.RequestMarshaller, request);
+        var response = ClientCall.Typed<TResponse>(call.ReadSingleResponseAsync());
         return new AsyncUnaryCall<TResponse>(response, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = new ClientCall<TRequest, TResponse>(channel, method, options);
-        call.Start(request);
-        return new AsyncServerStreamingCall<TResponse>(call.ResponseStream, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+        var call = ClientCall.Create(channel, method, options);
+        call.Start(method.RequestMarshaller, request);
+        return new AsyncServerStreamingCall<TResponse>(ClientCall.ResponseStream<TResponse>(call), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = new ClientCall<TRequest, TResponse>(channel, method, options);
-        call.Start(null);
-        return new AsyncClientStreamingCall<TRequest, TResponse>(call.RequestStream, call.ReadSingleResponseAsync(), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+        var call = ClientCall.Create(channel, method, options);
+        call.Start<TRequest>(method.RequestMarshaller, null);
+        return new AsyncClientStreamingCall<TRequest, TResponse>(ClientCall.RequestStream(call, method.RequestMarshaller), ClientCall.Typed<TResponse>(call.ReadSingleResponseAsync()),
+            call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = new ClientCall<TRequest, TResponse>(channel, method, options);
-        call.Start(null);
-        return new AsyncDuplexStreamingCall<TRequest, TResponse>(call.RequestStream, call.ResponseStream, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
+        var call = ClientCall.Create(channel, method, options);
+        call.Start<TRequest>(method.RequestMarshaller, null);
+        return new AsyncDuplexStreamingCall<TRequest, TResponse>(ClientCall.RequestStream(call, method.RequestMarshaller), ClientCall.ResponseStream<TResponse>(call),
+            call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 }

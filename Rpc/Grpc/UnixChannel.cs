@@ -47,14 +47,20 @@ public sealed class UnixChannel : ChannelBase, IDisposable
     /// One unary call, without a <see cref="CallInvoker"/>: a generated client's call is a generic virtual method,
     /// which native AOT resolves at run time (see <see cref="ProtobufMethods"/>); this one is resolved when compiled.
     /// </summary>
-    public async Task<TResponse> UnaryAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options)
+    public Task<TResponse> UnaryAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options)
         where TRequest : class
         where TResponse : class
     {
-        var call = new ClientCall<TRequest, TResponse>(this, method, options);
+        var call = ClientCall.Create(this, method, options);
+        call.Start(method.RequestMarshaller, request);
+        return ClientCall.Typed<TResponse>(UnaryAsync(call));
+    }
+
+    private static async Task<object> UnaryAsync(ClientCall call)
+    {
         try
         {
-            return await call.UnaryAsync(request).ConfigureAwait(false);
+            return await call.ReadSingleResponseAsync().ConfigureAwait(false);
         }
         finally
         {
