@@ -59,7 +59,7 @@ public sealed class GlibcFloorTests
     public async Task LoadsTheLibrariesWhereGlibc231HasThePthreadAndDlFunctions()
     {
         var imports = await ElfImports.ReadAsync(await PublishedBinary.PathAsync());
-        var names = imports.Symbols.Select(s => s.Symbol).ToHashSet(StringComparer.Ordinal);
+        var names = SymbolNames(imports);
         Assert.Contains("pthread_create", names);
         Assert.Contains("dlopen", names);
         Assert.Contains("libpthread.so.0", imports.Needed);
@@ -73,11 +73,12 @@ public sealed class GlibcFloorTests
     [Fact]
     public async Task OurLibcImportsAreBoundWhenLinking()
     {
-        var imports = await ElfImports.ReadAsync(await PublishedBinary.PathAsync());
-        var names = imports.Symbols.Select(s => s.Symbol).ToHashSet(StringComparer.Ordinal);
+        var names = SymbolNames(await ElfImports.ReadAsync(await PublishedBinary.PathAsync()));
         // statx, inotify_init1 and eventfd are called only by our code (Primitives, DevicePlugin/DirectoryWatch).
         Assert.Contains("statx", names);
         Assert.Contains("inotify_init1", names);
         Assert.Contains("eventfd", names);
     }
+
+    private static HashSet<string> SymbolNames(ElfImports imports) => imports.Symbols.Select(s => s.Symbol).ToHashSet(StringComparer.Ordinal);
 }
