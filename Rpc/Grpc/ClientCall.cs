@@ -64,10 +64,15 @@ internal sealed class ClientCall
         }
     }
 
-    public static ClientCall Create<TRequest, TResponse>(UnixChannel channel, Method<TRequest, TResponse> method, CallOptions options)
+    /// <summary>A started call; with a request (unary and server-streaming calls), it is sent and the request stream ended.</summary>
+    public static ClientCall Start<TRequest, TResponse>(UnixChannel channel, Method<TRequest, TResponse> method, CallOptions options, TRequest? request)
         where TRequest : class
         where TResponse : class
-        => new(channel, method, method.ResponseMarshaller.ContextualDeserializer, options);
+    {
+        var call = new ClientCall(channel, method, method.ResponseMarshaller.ContextualDeserializer, options);
+        call.Start(method.RequestMarshaller, request);
+        return call;
+    }
 
     public static IAsyncStreamReader<TResponse> ResponseStream<TResponse>(ClientCall call) where TResponse : class => new ResponseReader<TResponse>(call);
 
@@ -95,8 +100,7 @@ internal sealed class ClientCall
         }
     }
 
-    /// <summary>Starts the call; with a request (unary and server-streaming calls), sends it and ends the request stream.</summary>
-    public void Start<TRequest>(Marshaller<TRequest> marshaller, TRequest? request) where TRequest : class
+    private void Start<TRequest>(Marshaller<TRequest> marshaller, TRequest? request) where TRequest : class
     {
         ReadOnlyMemory<byte>? payload = null;
         if (request is not null)

@@ -105,6 +105,9 @@ internal abstract class ServerMethod(IMethod method, Func<DeserializationContext
         }
     }
 
+    /// <summary>The call's request stream (client-streaming and duplex calls).</summary>
+    protected RequestStream Requests(ServerCall call) => new(call, deserializeRequest);
+
     protected THandler Handler<THandler>(THandler? handler) where THandler : Delegate
         => handler ?? throw new RpcException(new Status(StatusCode.Unimplemented, $"method {method.FullName} has no handler"));
 
@@ -153,10 +156,10 @@ internal sealed class ServerMethod<TRequest, TResponse>(Method<TRequest, TRespon
         Handler(ServerStreaming)((TRequest)request, new ResponseWriter(call, method.ResponseMarshaller), call);
 
     protected override Task InvokeClientStreaming(ServerCall call) =>
-        Handler(ClientStreaming)(new RequestReader(new RequestStream(call, method.RequestMarshaller.ContextualDeserializer)), call);
+        Handler(ClientStreaming)(new RequestReader(Requests(call)), call);
 
     protected override Task InvokeDuplex(ServerCall call) =>
-        Handler(Duplex)(new RequestReader(new RequestStream(call, method.RequestMarshaller.ContextualDeserializer)), new ResponseWriter(call, method.ResponseMarshaller), call);
+        Handler(Duplex)(new RequestReader(Requests(call)), new ResponseWriter(call, method.ResponseMarshaller), call);
 
     protected override ValueTask WriteResponse(ServerCall call, Task completed, CancellationToken token) =>
         call.WriteMessageAsync(method.ResponseMarshaller, ((Task<TResponse>)completed).Result, flush: false, token);

@@ -13,31 +13,27 @@ internal sealed class UnixCallInvoker(UnixChannel channel) : CallInvoker
 
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = ClientCall.Create(channel, method, options);
-        call.Start(method.RequestMarshaller, request);
+        var call = ClientCall.Start(channel, method, options, request);
         var response = ClientCall.Typed<TResponse>(call.ReadSingleResponseAsync());
         return new AsyncUnaryCall<TResponse>(response, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = ClientCall.Create(channel, method, options);
-        call.Start(method.RequestMarshaller, request);
+        var call = ClientCall.Start(channel, method, options, request);
         return new AsyncServerStreamingCall<TResponse>(ClientCall.ResponseStream<TResponse>(call), call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = ClientCall.Create(channel, method, options);
-        call.Start<TRequest>(method.RequestMarshaller, null);
+        var call = ClientCall.Start(channel, method, options, request: null);
         return new AsyncClientStreamingCall<TRequest, TResponse>(ClientCall.RequestStream(call, method.RequestMarshaller), ClientCall.Typed<TResponse>(call.ReadSingleResponseAsync()),
             call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }
 
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = ClientCall.Create(channel, method, options);
-        call.Start<TRequest>(method.RequestMarshaller, null);
+        var call = ClientCall.Start(channel, method, options, request: null);
         return new AsyncDuplexStreamingCall<TRequest, TResponse>(ClientCall.RequestStream(call, method.RequestMarshaller), ClientCall.ResponseStream<TResponse>(call),
             call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers, call.Dispose);
     }

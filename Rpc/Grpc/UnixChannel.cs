@@ -51,9 +51,7 @@ public sealed class UnixChannel : ChannelBase, IDisposable
         where TRequest : class
         where TResponse : class
     {
-        var call = ClientCall.Create(this, method, options);
-        call.Start(method.RequestMarshaller, request);
-        return ClientCall.Typed<TResponse>(UnaryAsync(call));
+        return ClientCall.Typed<TResponse>(UnaryAsync(ClientCall.Start(this, method, options, request)));
     }
 
     private static async Task<object> UnaryAsync(ClientCall call)
