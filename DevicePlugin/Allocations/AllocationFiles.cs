@@ -27,6 +27,29 @@ public sealed class AllocationFiles
     private readonly ConcurrentDictionary<string, DateTimeOffset> _written = new(StringComparer.Ordinal);
 
     /// <summary>
+    /// Files whose bytes this process read back and found right, with the file's stamp from just before that read: a
+    /// repeated Allocate of the same IDs costs one <c>statx</c> while the stamp is unchanged and was settled when taken
+    /// (see <see cref="FileStamp.SettledAt"/>), instead of an open and a read of the file and the JSON of the record.
+    /// The record is compared by what the key does not already say (the key names the resource and the IDs).
+    /// </summary>
+    private readonly ConcurrentDictionary<string, Confirmed> _confirmed = new(StringComparer.Ordinal);
+
+    private sealed record Confirmed(string Resource, int Request, ulong MemoryLimitMiB, IReadOnlyList<AllocationGpu> Gpus, FileStamp Stamp, long TakenAtNs)
+    {
+        public bool Describes(AllocationRecord record)
+        {
+            if (Resource != record.Resource || Request != record.Request || MemoryLimitMiB != record.MemoryLimitMiB || Gpus.Count != record.Gpus.Count)
+                return false;
+            for (var i = 0; i < Gpus.Count; i++)
+            {
+                if (!Gpus[i].Equals(record.Gpus[i]))
+                    return false;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Creates <c>&lt;state&gt;/allocations</c> (and the state directory) when missing, removes stale temporary files
     /// and checks that a file can be created there.
     /// </summary>
@@ -45,6 +68,14 @@ public sealed class AllocationFiles
 
     public string StateDirectory { get; }
 
+    /// <summary>How long after a file's last change its stamp stands for its bytes (<see cref="FileStamp.DefaultSettleTime"/>).</summary>
+    internal TimeSpan SettleTime { get; init; } = FileStamp.DefaultSettleTime;
+
+    /// <summary>How many times <see cref="Write"/> has read a file back to compare it (the rest were settled stamps or writes).</summary>
+    internal long ReadBacks => Interlocked.Read(ref _readBacks);
+
+    private long _readBacks;
+
     /// <summary><c>&lt;state&gt;/allocations</c>.</summary>
     public string Directory { get; }
 
@@ -58,17 +89,31 @@ public sealed class AllocationFiles
         if (!AllocationKey.IsValid(record.Key))
             throw new ArgumentException($"not an allocation key: {record.Key}", nameof(record));
         var path = PathOf(record.Key);
+
+        // Marked before anything else: a sweep that runs from here on leaves this key alone (see RemoveUnwritten).
+        lock (_gate)
+            _written[record.Key] = _time.GetUtcNow();
+        if (_confirmed.TryGetValue(record.Key, out var known) && known.Describes(record) && known.Stamp.SettledAt(known.TakenAtNs, SettleTime) &&
+            FileStamp.Of(path) == known.Stamp)
+            return path;
+        _confirmed.TryRemove(record.Key, out _);
+
         var bytes = AllocationJson.Write(record);
         if (bytes.Length > AllocationJson.MaxBytes)
             throw new AllocationFileException(
                 $"cannot write {path}: the allocation of {record.Request} meta-devices needs {bytes.Length} bytes, more than the " +
                 $"{AllocationJson.MaxBytesText} an allocation file may have; split the GPUs into fewer meta-devices (metaGpus) for requests this big");
 
-        // Marked before anything else: a sweep that runs from here on leaves this key alone (see RemoveUnwritten).
-        lock (_gate)
-            _written[record.Key] = _time.GetUtcNow();
+        // The stamp is taken before the read: a change after it, even during the read, shows as a different stamp.
+        var takenAt = FileStamp.NowNs();
+        var stamp = FileStamp.Of(path);
+        Interlocked.Increment(ref _readBacks);
         if (ReadBounded(path) is { } existing && existing.AsSpan().SequenceEqual(bytes))
+        {
+            if (stamp is { } s)
+                _confirmed[record.Key] = new Confirmed(record.Resource, record.Request, record.MemoryLimitMiB, record.Gpus, s, takenAt);
             return path;
+        }
 
         var temporary = path[..^".json".Length] + TemporaryMarker + TemporarySuffix();
         var fd = Libc.Open(temporary, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC | Libc.O_NOCTTY, FileMode);
@@ -183,11 +228,13 @@ public sealed class AllocationFiles
                 if (errno == Errno.ENOENT)
                 {
                     _written.TryRemove(key, out _);
+                    _confirmed.TryRemove(key, out _);
                     return false;
                 }
                 throw new AllocationFileException($"cannot remove {path}: {Errno.Describe(errno)}", errno);
             }
             _written.TryRemove(key, out _);
+            _confirmed.TryRemove(key, out _);
             return true;
         }
     }
@@ -200,7 +247,10 @@ public sealed class AllocationFiles
             foreach (var (key, written) in _written)
             {
                 if (written <= cutoff && !present.Contains(key))
+                {
                     _written.TryRemove(key, out _);
+                    _confirmed.TryRemove(key, out _);
+                }
             }
         }
     }

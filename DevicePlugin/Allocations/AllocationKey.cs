@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace MetaGpu.DevicePlugin.Allocations;
@@ -28,9 +29,24 @@ public static class AllocationKey
     /// <summary><see cref="For"/> of IDs already in ordinal order (an <see cref="AllocationRecord"/>'s), without sorting them again.</summary>
     internal static string ForSorted(string resource, IReadOnlyList<string> sortedIds)
     {
-        var text = resource + "\n" + string.Join("\n", sortedIds);
+        // The text is encoded straight into one buffer (no joined string, no second copy as bytes).
+        var length = Encoding.UTF8.GetByteCount(resource) + 1 + Math.Max(0, sortedIds.Count - 1);
+        for (var i = 0; i < sortedIds.Count; i++)
+            length += Encoding.UTF8.GetByteCount(sortedIds[i]);
+        var rented = length <= 4096 ? null : ArrayPool<byte>.Shared.Rent(length);
+        var text = rented is null ? stackalloc byte[length] : rented.AsSpan(0, length);
+        var at = Encoding.UTF8.GetBytes(resource, text);
+        text[at++] = (byte)'\n';
+        for (var i = 0; i < sortedIds.Count; i++)
+        {
+            if (i > 0)
+                text[at++] = (byte)'\n';
+            at += Encoding.UTF8.GetBytes(sortedIds[i], text[at..]);
+        }
         Span<byte> hash = stackalloc byte[Sha256.HashSizeInBytes];
-        Sha256.HashData(Encoding.UTF8.GetBytes(text), hash);
+        Sha256.HashData(text, hash);
+        if (rented is not null)
+            ArrayPool<byte>.Shared.Return(rented);
         return Convert.ToHexStringLower(hash[..(Length / 2)]);
     }
 

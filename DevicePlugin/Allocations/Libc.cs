@@ -17,6 +17,30 @@ internal static partial class Libc
     public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
 
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint STATX_TYPE = 0x1;
+    public const uint STATX_MTIME = 0x40;
+    public const uint STATX_CTIME = 0x80;
+    public const uint STATX_INO = 0x100;
+    public const uint STATX_SIZE = 0x200;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFREG = 0x8000;
+
+    /// <summary><c>struct statx</c>: 256 bytes on every architecture, the fields at fixed offsets.</summary>
+    public const int StatxSize = 256;
+    public const int StatxMaskOffset = 0;
+    public const int StatxModeOffset = 28;
+    public const int StatxInoOffset = 32;
+    public const int StatxSizeOffset = 40;
+    public const int StatxCtimeOffset = 96; // struct statx_timestamp: i64 seconds, u32 nanoseconds, 4 reserved bytes
+    public const int StatxMtimeOffset = 112;
+    public const int StatxDevMajorOffset = 136;
+    public const int StatxDevMinorOffset = 140;
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, uint mode);
 

@@ -71,6 +71,97 @@ public sealed class AllocationFilesTests : IDisposable
         Assert.Equal(Sample(32), files.TryRead(AllocationSamples.Key));
     }
 
+    /// <summary>Files with a short settle time, confirmed once and settled: the next Write of the same record needs no read.</summary>
+    private (AllocationFiles Files, string Path) Settled(AllocationRecord record)
+    {
+        var files = new AllocationFiles(State) { SettleTime = TimeSpan.FromMilliseconds(50) };
+        var path = files.Write(record);
+        Thread.Sleep(120); // past the settle time of the file's last change
+        files.Write(record); // read back, found right, stamped
+        return (files, path);
+    }
+
+    [Fact]
+    public void ARepeatedWriteOfASettledFileIsOneStatNotARead()
+    {
+        var (files, path) = Settled(Sample(16));
+        var reads = files.ReadBacks;
+        var identity = FileSystemFixtures.Identity(path);
+        for (var i = 0; i < 5; i++)
+            Assert.Equal(path, files.Write(Sample(16)));
+        Assert.Equal(reads, files.ReadBacks);
+        Assert.Equal(identity, FileSystemFixtures.Identity(path));
+    }
+
+    [Fact]
+    public void AFileChangedInPlaceAfterItsStampIsReadAndRewritten()
+    {
+        var (files, path) = Settled(Sample(16));
+        // Same size, same inode, the modification time put back: only the change time tells, and it does.
+        var original = File.ReadAllBytes(path);
+        var modified = File.GetLastWriteTimeUtc(path);
+        var tampered = (byte[])original.Clone();
+        tampered[^3] ^= 0x01;
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Write))
+            f.Write(tampered);
+        File.SetLastWriteTimeUtc(path, modified);
+        var reads = files.ReadBacks;
+        files.Write(Sample(16));
+        Assert.Equal(reads + 1, files.ReadBacks);
+        Assert.Equal(original, File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void AFileChangedRightAfterItWasConfirmedIsReadAgainUntilItSettles()
+    {
+        // Default settle time: a file written a moment ago is never trusted by its stamp, whatever its times say.
+        var files = new AllocationFiles(State);
+        var path = files.Write(Sample(16));
+        var reads = files.ReadBacks;
+        files.Write(Sample(16));
+        files.Write(Sample(16));
+        Assert.Equal(reads + 2, files.ReadBacks);
+        File.WriteAllText(path, File.ReadAllText(path).Replace("12288", "12289"));
+        files.Write(Sample(16));
+        Assert.Equal(Sample(16), files.TryRead(AllocationSamples.Key));
+    }
+
+    [Fact]
+    public void AFileReplacedRemovedOrOfAnotherPlanAfterItsStampIsWrittenAgain()
+    {
+        var (files, path) = Settled(Sample(16));
+        var other = path + ".other";
+        File.WriteAllBytes(other, File.ReadAllBytes(path));
+        File.Move(other, path, overwrite: true); // the same bytes, another inode
+        var reads = files.ReadBacks;
+        files.Write(Sample(16));
+        Assert.Equal(reads + 1, files.ReadBacks);
+
+        (files, path) = Settled(Sample(16));
+        File.Delete(path);
+        files.Write(Sample(16));
+        Assert.Equal(Sample(16), files.TryRead(AllocationSamples.Key));
+
+        (files, path) = Settled(Sample(16));
+        files.Write(Sample(32)); // the same key on GPUs of another size: other bytes
+        Assert.Equal(Sample(32), files.TryRead(AllocationSamples.Key));
+    }
+
+    [Fact]
+    public void ASymbolicLinkInTheFilesPlaceIsNeverTrustedByItsStamp()
+    {
+        var (files, path) = Settled(Sample(16));
+        var target = Path.Combine(_root, "elsewhere.json");
+        File.Copy(path, target);
+        File.Delete(path);
+        File.CreateSymbolicLink(path, target);
+        Thread.Sleep(120);
+        var reads = files.ReadBacks;
+        files.Write(Sample(16));
+        files.Write(Sample(16));
+        Assert.Equal(reads + 2, files.ReadBacks);
+    }
+
     [Fact]
     public async Task AReaderNeverSeesAPartialFile()
     {

@@ -14,6 +14,18 @@ public sealed class AllocationKeyTests
         Assert.Equal("65298674fd29b84bca6dd823be03190ef716756f", AllocationKey.For("cnvrg.io/metagpu", []));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(30)]
+    [InlineData(800)] // more than the 4 KiB the text is encoded into on the stack
+    public void IsSha256OfTheJoinedTextForShortAndLongLists(int count)
+    {
+        var ids = Enumerable.Range(0, count).Select(i => $"cnvrg-meta-{i % 8}-{i / 8}-GPU-ä{i:x4}").ToArray();
+        var text = "cnvrg.io/metagpu\n" + string.Join("\n", ids.Order(StringComparer.Ordinal));
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..AllocationKey.Length];
+        Assert.Equal(expected, AllocationKey.For("cnvrg.io/metagpu", ids));
+    }
+
     [Fact]
     public void DependsOnTheSetAndTheResourceNotTheOrder()
     {
