@@ -112,21 +112,42 @@ public static class AllocationPolicy
     /// <exception cref="UnknownDeviceException">The first ID (in the collection's order) that is not a meta-device of
     /// the plan.</exception>
     /// <exception cref="DuplicateDeviceException">An ID occurs twice.</exception>
-    public static AllocationShape Describe(ResourcePlan plan, IReadOnlyCollection<string> ids)
+    public static AllocationShape Describe(ResourcePlan plan, IReadOnlyCollection<string> ids) => Describe(plan, ids, out _);
+
+    /// <summary>
+    /// <see cref="Describe(ResourcePlan, IReadOnlyCollection{string})"/>, and where the IDs lie in the plan: their
+    /// <see cref="PlanIndex.PositionOf"/>, ascending (one per ID, the same for the same set in any order).
+    /// </summary>
+    internal static AllocationShape Describe(ResourcePlan plan, IReadOnlyCollection<string> ids, out int[] positions)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(ids);
 
         var index = PlanIndex.Of(plan);
         var taken = new int[index.Gpus.Length];
-        var seen = new HashSet<string>(ids.Count, StringComparer.Ordinal);
+        // Each advertised ID has a position of its own, so a repeated ID is a position marked twice: a bit per
+        // position, no set of strings.
+        var words = (index.Positions + 63) / 64;
+        var marked = words <= 256 ? stackalloc ulong[words] : new ulong[words];
+        marked.Clear();
         foreach (var id in ids)
         {
-            if (!index.TryFind(id, out var order, out _))
+            if (!index.TryFind(id, out var order, out var share))
                 throw new UnknownDeviceException(id ?? "", plan.ResourceName);
-            if (!seen.Add(id))
+            var position = index.PositionOf(order, share);
+            ref var word = ref marked[position >> 6];
+            var bit = 1UL << (position & 63);
+            if ((word & bit) != 0)
                 throw new DuplicateDeviceException(id, plan.ResourceName);
+            word |= bit;
             taken[order]++;
+        }
+        positions = new int[ids.Count];
+        var at = 0;
+        for (var w = 0; w < marked.Length; w++)
+        {
+            for (var bits = marked[w]; bits != 0; bits &= bits - 1)
+                positions[at++] = w * 64 + System.Numerics.BitOperations.TrailingZeroCount(bits);
         }
 
         var perGpu = new List<GpuShare>();

@@ -2,6 +2,7 @@ using System.Globalization;
 using Grpc.Core;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
+using MetaGpu.Logging;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using MetaGpu.Rpc.Grpc;
 using Microsoft.Extensions.Logging;
@@ -15,7 +16,7 @@ namespace MetaGpu.DevicePlugin;
 /// (named by its IDs, so the same again) before it answers, and mounts it into the container.
 /// </summary>
 public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore state, AllocationFiles allocations, ILogger? log, CancellationToken stopping,
-    ContainerAdditions? additions = null)
+    ContainerAdditions? additions = null, LineBudget? lines = null)
     : Proto.DevicePlugin.V1Beta1.DevicePlugin.DevicePluginBase
 {
     /// <summary>
@@ -26,6 +27,9 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     public const int MaxContainersPerRequest = 64;
 
     public string ResourceName { get; } = resourceName;
+
+    /// <summary>How many of Allocate's per-call lines (its info line, its spanning warning, its failures) are written; see <see cref="LineBudget"/>.</summary>
+    public LineBudget Lines { get; } = lines ?? new LineBudget();
 
     /// <summary>Ties the registration's ListAndWatch stream to our Register call (see <see cref="RegistrationStream"/>).</summary>
     public RegistrationStream Registration { get; } = new();
@@ -145,21 +149,38 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         {
             // INTERNAL, not UNAVAILABLE: the plugin is there and answered; what failed is this node's disk, and the
             // kubelet fails the pod's admission either way (it does not retry Allocate on any code).
-            log?.LogError("Allocate {Resource} failed: {Error}", ResourceName, e.Message);
+            if (MayLog(out var logger))
+                logger.LogError("Allocate {Resource} failed: {Error}", ResourceName, e.Message);
             throw new RpcException(new Status(StatusCode.Internal, e.Message));
         }
 
-        // At most one warning and one info line per request, whatever it holds.
+        // At most one warning and one info line per request, whatever it holds, and no more requests' lines than the budget.
+        if (!MayLog(out var lines))
+            return Task.FromResult(response);
         if (spans.Count > 0)
-            log?.LogWarning("allocation spans GPUs: {Message}{More}", spans[0], spans.Count > 1 ? $" (and {spans.Count - 1} more containers)" : "");
+            lines.LogWarning("allocation spans GPUs: {Message}{More}", spans[0], spans.Count > 1 ? $" (and {spans.Count - 1} more containers)" : "");
         var first = summaries[0];
         if (summaries.Count == 1)
-            log?.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
+            lines.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
                 ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
         else
-            log?.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
+            lines.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
                 ResourceName, summaries.Count, TotalCount(summaries), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
         return Task.FromResult(response);
+    }
+
+    /// <summary>
+    /// Whether this call may write its lines (<see cref="Lines"/>); when calls went unlogged before it, says so first.
+    /// </summary>
+    private bool MayLog([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ILogger? logger)
+    {
+        logger = log;
+        if (logger is null || !Lines.TryTake(out var suppressed, out var over))
+            return false;
+        if (suppressed > 0)
+            logger.LogInformation("Allocate {Resource}: {Unlogged} calls in the last {Seconds:0.0} s were answered without a log line (at most {PerSecond} lines a second, {Burst} at once); metagpu_plugin_rpc_duration_seconds_count counts every call",
+                ResourceName, suppressed, over.TotalSeconds, Lines.PerSecond, Lines.Burst);
+        return true;
     }
 
     private static int TotalCount(List<ContainerSummary> summaries)
@@ -223,9 +244,10 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         if (ids.Count == 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: Allocate without device IDs"));
         AllocationShape shape;
+        int[] positions;
         try
         {
-            shape = AllocationPolicy.Describe(plan, ids);
+            shape = AllocationPolicy.Describe(plan, ids, out positions);
         }
         catch (UnknownDeviceException e)
         {
@@ -254,7 +276,8 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             var message = $"{ResourceName}: {ids.Count} meta-devices would fit on {shape.MinimumGpus} GPU(s) but were given on {shape.PerGpu.Count} ({gpus})";
             if (config.Spanning == SpanningMode.Reject)
             {
-                log?.LogWarning("refusing allocation: {Message}", message);
+                if (MayLog(out var lines))
+                    lines.LogWarning("refusing allocation: {Message}", message);
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, message + "; spanning is set to reject"));
             }
             spans.Add(message);
@@ -262,7 +285,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
         var response = new ContainerAllocateResponse();
         // Memory in proportion to the share of each GPU (MiB, rounded down once per GPU, not per share).
-        var record = AllocationRecord.Create(ResourceName, ids, shape);
+        var record = PlanIndex.Of(plan).RecordOf(ResourceName, positions, shape);
         var maxMemoryMiB = record.MemoryLimitMiB;
         var shares = JoinGpus(shape, static s => string.Create(CultureInfo.InvariantCulture, $"{s.Gpu.Uuid}={s.Count}/{s.Gpu.MetaGpus}"));
         switch (config.DeviceListStrategy)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using MetaGpu.DevicePlugin.Allocations;
 
 namespace MetaGpu.DevicePlugin;
 
@@ -53,6 +54,16 @@ internal sealed class PlanIndex
         }
         sizes.Sort(static (a, b) => b.CompareTo(a));
         SizesDescending = [.. sizes];
+
+        Offsets = new int[Gpus.Length];
+        for (var order = 0; order < Gpus.Length; order++)
+        {
+            Offsets[order] = Positions;
+            Positions += Ids[order].Length;
+        }
+        _idAt = new string[Positions];
+        for (var order = 0; order < Gpus.Length; order++)
+            Ids[order].CopyTo(_idAt, Offsets[order]);
     }
 
     /// <summary>The index of <paramref name="plan"/>, built on first use and kept while the plan is.</summary>
@@ -70,6 +81,76 @@ internal sealed class PlanIndex
 
     /// <summary>The GPUs' meta-device counts, largest first (zero counts left out).</summary>
     public int[] SizesDescending { get; }
+
+    /// <summary>How many meta-devices the plan has: positions run from 0 to this, exclusive.</summary>
+    public int Positions { get; }
+
+    /// <summary>The position of each GPU's share 0, by order.</summary>
+    private int[] Offsets { get; }
+
+    /// <summary>One number per advertised meta-device: the GPUs in order, each GPU's shares in order.</summary>
+    public int PositionOf(int order, int share) => Offsets[order] + share;
+
+    /// <summary>The most allocation records kept per plan (about 0.5 KB each); past it the cache starts again empty.</summary>
+    public const int MaxRecords = 512;
+
+    private readonly Dictionary<PositionSet, AllocationRecord> _records = new();
+
+    /// <summary>The advertised ID at each position.</summary>
+    private readonly string[] _idAt;
+
+    /// <summary>
+    /// The allocation record of the meta-devices at <paramref name="positions"/> (ascending, from
+    /// <see cref="AllocationPolicy.Describe(ResourcePlan, IReadOnlyCollection{string}, out int[])"/>): a pure function
+    /// of the plan and the set, so it is made once per plan and set. Sets recur as pods come and go, because the
+    /// policy's answers are deterministic; the record's SHA-256 key is most of an Allocate's own work. The record's IDs
+    /// are the plan's strings, so a cached record keeps no request alive.
+    /// </summary>
+    public AllocationRecord RecordOf(string resource, int[] positions, AllocationShape shape)
+    {
+        var key = new PositionSet(positions);
+        lock (_records)
+        {
+            if (_records.TryGetValue(key, out var known) && known.Resource == resource)
+                return known;
+        }
+        var ids = new string[positions.Length];
+        for (var i = 0; i < positions.Length; i++)
+            ids[i] = _idAt[positions[i]];
+        var record = AllocationRecord.Create(resource, ids, shape);
+        lock (_records)
+        {
+            if (_records.Count >= MaxRecords)
+                _records.Clear();
+            _records[key] = record;
+        }
+        return record;
+    }
+
+    /// <summary>
+    /// A set of positions as a dictionary key: compared by value, hashed once. A class, not a struct: a dictionary
+    /// keyed by a struct would be native code of its own in the binary, one keyed by a class shares the existing code.
+    /// </summary>
+    private sealed class PositionSet : IEquatable<PositionSet>
+    {
+        private readonly int[] _values;
+        private readonly int _hash;
+
+        public PositionSet(int[] values)
+        {
+            _values = values;
+            var hash = new HashCode();
+            foreach (var v in values)
+                hash.Add(v);
+            _hash = hash.ToHashCode();
+        }
+
+        public bool Equals(PositionSet? other) => other is not null && _values.AsSpan().SequenceEqual(other._values);
+
+        public override bool Equals(object? obj) => obj is PositionSet p && Equals(p);
+
+        public override int GetHashCode() => _hash;
+    }
 
     /// <summary>Where an ID lies, when it is one the plugin advertises.</summary>
     public bool TryFind(string? id, out int order, out int share)

@@ -2,6 +2,7 @@ using Grpc.Core;
 using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
+using MetaGpu.Logging;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using Microsoft.Extensions.Logging;
 
@@ -193,6 +194,42 @@ public sealed class AllocateWritesAllocationFilesTests : IAsyncLifetime
         File.Delete(allocations);
         Directory.CreateDirectory(allocations);
         Assert.Single((await client.AllocateAsync(Request(a))).ContainerResponses);
+    }
+
+    [Fact]
+    public async Task AFloodOfAllocatesIsAnsweredInFullButLoggedWithinTheLineBudget()
+    {
+        var log = new RecordingLog();
+        await using var kubelet = await TestKubelet.StartAsync(_dir);
+        await using var plugin = new InProcessPlugin(_dir, stateDirectory: _state, log: log);
+        var devices = await kubelet.WaitForDevicesAsync(Resource, d => d.Count == 200, Wait);
+        var client = kubelet.Plugin(Resource)!.Client;
+        var ids = Ids(devices, plugin.Uuids[0], 10);
+        const int calls = 400;
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < calls; i++)
+            Assert.Single((await client.AllocateAsync(Request(ids))).ContainerResponses);
+        var elapsed = started.Elapsed.TotalSeconds;
+
+        var logged = log.At(LogLevel.Information).Count(m => m.StartsWith($"Allocate {Resource}: 10 meta-devices", StringComparison.Ordinal));
+        Assert.InRange(logged, LineBudget.DefaultBurst, LineBudget.DefaultBurst + LineBudget.DefaultPerSecond * elapsed + 1);
+        Assert.True(logged < calls, $"{calls} calls in {elapsed:0.00} s were all logged");
+
+        // A logged call first says how many went unlogged since the last line: with those lines, every call is
+        // accounted for once the budget has refilled and one more call is logged.
+        await Task.Delay(TimeSpan.FromSeconds(2 / LineBudget.DefaultPerSecond));
+        await client.AllocateAsync(Request(ids));
+        var summaries = log.At(LogLevel.Information).Where(m => m.Contains("without a log line", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(summaries);
+        var unlogged = 0;
+        foreach (var summary in summaries)
+        {
+            var count = int.Parse(summary.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.StartsWith($"Allocate {Resource}: {count} calls in the last ", summary);
+            unlogged += count;
+        }
+        var allLogged = log.At(LogLevel.Information).Count(m => m.StartsWith($"Allocate {Resource}: 10 meta-devices", StringComparison.Ordinal));
+        Assert.Equal(calls + 1, allLogged + unlogged);
     }
 
     [Fact]
