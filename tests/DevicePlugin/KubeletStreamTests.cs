@@ -130,6 +130,28 @@ public sealed class KubeletStreamTests : IAsyncLifetime
             ContainerRequests = { new ContainerPreferredAllocationRequest { AvailableDeviceIDs = { id, id }, AllocationSize = 1 } },
         }));
         Assert.Equal((StatusCode.InvalidArgument, expected), (e.StatusCode, e.Status.Detail));
+
+        // Among many, in the must-include list too, and an ID the plugin does not have, listed twice.
+        var last = devices.Keys.Last();
+        foreach (var (available, must, twice) in new[]
+        {
+            (devices.Keys.Append(last).ToArray(), Array.Empty<string>(), last),
+            (devices.Keys.ToArray(), new[] { last, id, last }, last),
+            (devices.Keys.Append("not-ours").Append("not-ours").ToArray(), Array.Empty<string>(), "not-ours"),
+        })
+        {
+            e = await Assert.ThrowsAsync<RpcException>(async () => await client.GetPreferredAllocationAsync(new PreferredAllocationRequest
+            {
+                ContainerRequests = { new ContainerPreferredAllocationRequest { AvailableDeviceIDs = { available }, MustIncludeDeviceIDs = { must }, AllocationSize = 3 } },
+            }));
+            Assert.Equal((StatusCode.InvalidArgument, $"'{twice}' occurs more than once in the request for {Resource}"), (e.StatusCode, e.Status.Detail));
+        }
+        // An unknown ID once is no error: the policy leaves it out.
+        var answer = await client.GetPreferredAllocationAsync(new PreferredAllocationRequest
+        {
+            ContainerRequests = { new ContainerPreferredAllocationRequest { AvailableDeviceIDs = { devices.Keys.Append("not-ours") }, AllocationSize = 3 } },
+        });
+        Assert.Equal(3, answer.ContainerResponses[0].DeviceIDs.Count);
     }
 
     [Fact]
