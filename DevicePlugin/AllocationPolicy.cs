@@ -127,19 +127,15 @@ public static class AllocationPolicy
         var taken = new int[index.Gpus.Length];
         // Each advertised ID has a position of its own, so a repeated ID is a position marked twice: a bit per
         // position, no set of strings.
-        var words = (index.Positions + 63) / 64;
+        var words = index.PositionWords;
         var marked = words <= 256 ? stackalloc ulong[words] : new ulong[words];
         marked.Clear();
         foreach (var id in ids)
         {
             if (!index.TryFind(id, out var order, out var share))
                 throw new UnknownDeviceException(id ?? "", plan.ResourceName);
-            var position = index.PositionOf(order, share);
-            ref var word = ref marked[position >> 6];
-            var bit = 1UL << (position & 63);
-            if ((word & bit) != 0)
+            if (!index.Mark(marked, order, share))
                 throw new DuplicateDeviceException(id, plan.ResourceName);
-            word |= bit;
             taken[order]++;
         }
         positions = new int[ids.Count];

@@ -221,25 +221,15 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         if (ids.Count < 2)
             return;
         var index = PlanIndex.Of(plan);
-        var words = (index.Positions + 63) / 64;
+        var words = index.PositionWords;
         var marked = words <= 256 ? stackalloc ulong[words] : new ulong[words];
         marked.Clear();
         HashSet<string>? others = null;
         foreach (var id in ids)
         {
-            bool repeated;
-            if (index.TryFind(id, out var order, out var share))
-            {
-                var position = index.PositionOf(order, share);
-                ref var word = ref marked[position >> 6];
-                var bit = 1UL << (position & 63);
-                repeated = (word & bit) != 0;
-                word |= bit;
-            }
-            else
-            {
-                repeated = !(others ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
-            }
+            var repeated = index.TryFind(id, out var order, out var share)
+                ? !index.Mark(marked, order, share)
+                : !(others ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
             if (repeated)
                 throw new RpcException(new Status(StatusCode.InvalidArgument, new DuplicateDeviceException(Shorten(id), ResourceName).Message));
         }

@@ -91,6 +91,21 @@ internal sealed class PlanIndex
     /// <summary>One number per advertised meta-device: the GPUs in order, each GPU's shares in order.</summary>
     public int PositionOf(int order, int share) => Offsets[order] + share;
 
+    /// <summary>How many 64-bit words a set of positions takes (see <see cref="Mark"/>).</summary>
+    public int PositionWords => (Positions + 63) / 64;
+
+    /// <summary>Marks a meta-device in a set of <see cref="PositionWords"/> words: false when it was marked already.</summary>
+    public bool Mark(Span<ulong> marked, int order, int share)
+    {
+        var position = PositionOf(order, share);
+        ref var word = ref marked[position >> 6];
+        var bit = 1UL << (position & 63);
+        if ((word & bit) != 0)
+            return false;
+        word |= bit;
+        return true;
+    }
+
     /// <summary>The most allocation records kept per plan (about 0.5 KB each); past it the cache starts again empty.</summary>
     public const int MaxRecords = 512;
 
