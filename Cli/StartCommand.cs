@@ -113,9 +113,22 @@ public sealed class StartCommand
         using var logs = ConsoleLogs.Create(format);
         var counters = new DaemonCounters();
         var additions = new ContainerAdditions();
+        // mgctl is installed, and usage first refreshed, after the first registration: copying the binary and reading
+        // NVML, /proc and pod-resources must not compete with registering.
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        control = control with { InstallAfter = registered.Task };
+        usage = usage with { FirstRefreshAfter = registered.Task };
         options = options with
         {
-            Events = new PluginEvents { Registered = counters.Registered, CallFinished = counters.RpcFinished },
+            Events = new PluginEvents
+            {
+                Registered = resource =>
+                {
+                    counters.Registered(resource);
+                    registered.TrySetResult();
+                },
+                CallFinished = counters.RpcFinished,
+            },
             Companion = node => DaemonCompanions.Start(node, usage, control, counters, additions, logs),
             ContainerAdditions = additions,
         };

@@ -21,6 +21,14 @@ public sealed record ControlOptions
     public string? Executable { get; init; } = Environment.ProcessPath;
 
     public string ProcRoot { get; init; } = "/proc";
+
+    /// <summary>
+    /// When to install mgctl: once this task is done (the first registration with the kubelet, in <c>metagpu
+    /// start</c>), or after <see cref="InstallAtTheLatestAfter"/>, whichever is first. Null: at once.
+    /// </summary>
+    public Task? InstallAfter { get; init; }
+
+    public TimeSpan InstallAtTheLatestAfter { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -34,6 +42,9 @@ public sealed class ControlDaemon : IAsyncDisposable
     private readonly GrpcServer _server;
 
     public string SocketPath { get; }
+
+    /// <summary>Cancels an installation that has not started when the daemon stops.</summary>
+    private readonly CancellationTokenSource _stopping = new();
 
     private ControlDaemon(GrpcServer server, string socketPath)
     {
@@ -73,17 +84,32 @@ public sealed class ControlDaemon : IAsyncDisposable
         log.LogInformation("control API on {Socket}; containers get {Socket2}", socket, MgctlInstall.ContainerSocket);
         var daemon = new ControlDaemon(server, socket);
         if (options.ContainerBinary is { } containerBinary && options.Executable is { } executable)
-            daemon.Installed = Task.Run(() => InstallMgctl(stateDir, executable, containerBinary, runDirectory, env, additions, log));
+        {
+            daemon.Installed = InstallWhenDueAsync(options, () => InstallMgctl(stateDir, executable, containerBinary, runDirectory, env, additions, log), daemon._stopping.Token);
+            additions.Pending = daemon.Installed;
+        }
         return daemon;
     }
 
     /// <summary>
     /// Done when mgctl is installed (or could not be) and its mount is published. Installing copies the executable
-    /// (several MB, with an fsync) or, after a restart, compares it with the installed copy: tens of milliseconds that
-    /// must not delay registering with the kubelet, so it runs beside it. A container allocated before it is done
-    /// gets the control socket and no mgctl, as when mgctl cannot be installed; never a mount whose source is missing.
+    /// (several MB, with an fsync) or, after a restart, compares it with the installed copy: milliseconds of CPU and
+    /// disk that must not delay registering with the kubelet, so it starts after the first registration
+    /// (<see cref="ControlOptions.InstallAfter"/>). An Allocate that comes before it is done waits for it
+    /// (<see cref="ContainerAdditions.Pending"/>); when mgctl cannot be installed, containers get the control socket
+    /// and no mgctl, never a mount whose source is missing.
     /// </summary>
     public Task Installed { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Installs once <see cref="ControlOptions.InstallAfter"/> is done or its time is up, on the thread pool.</summary>
+    private static async Task InstallWhenDueAsync(ControlOptions options, Action install, CancellationToken stopping)
+    {
+        if (options.InstallAfter is { IsCompleted: false } after)
+            await Task.WhenAny(after, Task.Delay(options.InstallAtTheLatestAfter, stopping)).ConfigureAwait(false);
+        // A daemon that stopped first installs nothing: its state directory may be on its way out (the demo's is).
+        if (!stopping.IsCancellationRequested)
+            await Task.Run(install, CancellationToken.None).ConfigureAwait(false);
+    }
 
     private static void InstallMgctl(string stateDir, string executable, string containerBinary, ContainerMount runDirectory, List<KeyValuePair<string, string>> env,
         ContainerAdditions additions, ILogger log)
@@ -100,7 +126,14 @@ public sealed class ControlDaemon : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync().ConfigureAwait(false);
+    /// <summary>Stops serving; an installation not yet started never starts, one under way is waited for.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Installed.ConfigureAwait(false);
+        _stopping.Dispose();
+        await _server.DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>NODE_NAME (the downward API's spec.nodeName in static.yaml), else the host name.</summary>
     private static string NodeName() => Environment.GetEnvironmentVariable("NODE_NAME") is { Length: > 0 } name ? name : Environment.MachineName;

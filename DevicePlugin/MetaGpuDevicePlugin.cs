@@ -128,6 +128,23 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
     public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context)
     {
+        if (additions?.Pending is { IsCompleted: false } pending)
+            return AllocateWhenPublishedAsync(pending, request, context);
+        return AllocateNow(request);
+    }
+
+    /// <summary>An Allocate during mgctl's installation: answered once it is installed (or <see cref="ContainerAdditions.MaxWait"/> has passed).</summary>
+    private async Task<AllocateResponse> AllocateWhenPublishedAsync(Task pending, AllocateRequest request, ServerCallContext context)
+    {
+        using var waited = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
+        await Task.WhenAny(pending, Task.Delay(ContainerAdditions.MaxWait, waited.Token)).ConfigureAwait(false);
+        context.CancellationToken.ThrowIfCancellationRequested();
+        await waited.CancelAsync().ConfigureAwait(false);
+        return await AllocateNow(request).ConfigureAwait(false);
+    }
+
+    private Task<AllocateResponse> AllocateNow(AllocateRequest request)
+    {
         CheckContainerCount(request.ContainerRequests.Count, "Allocate");
         var current = state.Current;
         var plan = PlanOrThrow(current);

@@ -21,6 +21,15 @@ public sealed record UsageOptions
     public TimeSpan Interval { get; init; } = DefaultInterval;
 
     public MetricsAddress Metrics { get; init; } = MetricsAddress.Default;
+
+    /// <summary>
+    /// When the first refresh runs: once this task is done (the first registration with the kubelet, in <c>metagpu
+    /// start</c>: reading NVML, /proc and pod-resources must not compete with registering), or after
+    /// <see cref="FirstRefreshAtTheLatestAfter"/>, whichever is first. Null: at once.
+    /// </summary>
+    public Task? FirstRefreshAfter { get; init; }
+
+    public TimeSpan FirstRefreshAtTheLatestAfter { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -67,8 +76,16 @@ public sealed class UsageDaemon : IAsyncDisposable
         {
             log.LogInformation("usage: refreshing every {Interval} s from {ProcRoot} and the kubelet's pod-resources at {Socket}",
                 options.Interval.TotalSeconds, options.ProcRoot, options.PodResourcesSocket);
-            _loop = Watcher.RunAsync(options.Interval, _stop.Token);
+            _loop = RunAfterAsync(options, Watcher, _stop.Token);
         }
+    }
+
+    private static async Task RunAfterAsync(UsageOptions options, WorkloadWatcher watcher, CancellationToken stop)
+    {
+        if (options.FirstRefreshAfter is { IsCompleted: false } after)
+            await Task.WhenAny(after, Task.Delay(options.FirstRefreshAtTheLatestAfter, stop)).ConfigureAwait(false);
+        stop.ThrowIfCancellationRequested();
+        await watcher.RunAsync(options.Interval, stop).ConfigureAwait(false);
     }
 
     public static UsageDaemon Start(PluginNode node, UsageOptions options, DaemonCounters counters, ILoggerFactory logs) => new(node, options, counters, logs);

@@ -69,6 +69,87 @@ public sealed class ControlDaemonTests : IDisposable
         Assert.Contains(MgctlInstall.BinaryPath(State), e.Message, StringComparison.Ordinal);
     }
 
+    private PluginNode Node(out NodeStateStore store, out IGpuBackend backend)
+    {
+        backend = SimulatedBackend.Parse("1");
+        var inventory = backend.GetInventory();
+        var plan = SharePlanBuilder.Build(SharingConfig.Default, inventory);
+        store = new NodeStateStore(new NodeState(1, SharingConfig.Default, inventory, plan,
+            new GpuHealthSnapshot(1, inventory.Gpus.ToDictionary(g => g.Uuid, g => new GpuHealth(g.Uuid, true, null, DateTimeOffset.UnixEpoch)))));
+        return new PluginNode(store, new AllocationFiles(State), backend);
+    }
+
+    [Fact]
+    public async Task MgctlIsInstalledOnlyOnceTheFirstRegistrationIsDoneOrAtTheLatestAfterItsTime()
+    {
+        var node = Node(out _, out var backend);
+        using var ownedBackend = backend;
+        var view = new VersionedSnapshot<WorkloadView>(WorkloadView.Empty);
+        var registered = new TaskCompletionSource();
+        var additions = new ContainerAdditions();
+        var options = new ControlOptions { Executable = Executable("metagpu", 5), InstallAfter = registered.Task, InstallAtTheLatestAfter = TimeSpan.FromMinutes(5) };
+        await using (var daemon = ControlDaemon.Start(node, view, additions, options, NullLoggerFactory.Instance))
+        {
+            await Task.Delay(300);
+            Assert.False(daemon.Installed.IsCompleted);
+            Assert.False(additions.Pending.IsCompleted);
+            Assert.False(File.Exists(MgctlInstall.BinaryPath(State)));
+            registered.SetResult();
+            await daemon.Installed.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(File.Exists(MgctlInstall.BinaryPath(State)));
+            Assert.True(additions.Pending.IsCompleted);
+            Assert.Contains(additions.Current.Mounts, m => m.ContainerPath == MgctlInstall.DefaultContainerBinary);
+        }
+
+        // Never registered (no kubelet yet): installed all the same once the time is up.
+        Directory.Delete(State, recursive: true);
+        var late = new ControlOptions { Executable = Executable("metagpu", 6), InstallAfter = new TaskCompletionSource().Task, InstallAtTheLatestAfter = TimeSpan.FromMilliseconds(200) };
+        var node2 = Node(out _, out var backend2);
+        using var ownedBackend2 = backend2;
+        await using var second = ControlDaemon.Start(node2, view, new ContainerAdditions(), late, NullLoggerFactory.Instance);
+        await second.Installed.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(File.Exists(MgctlInstall.BinaryPath(State)));
+    }
+
+    [Fact]
+    public async Task ADaemonStoppedBeforeItsInstallationInstallsNothingAfterwards()
+    {
+        var node = Node(out _, out var backend);
+        using var ownedBackend = backend;
+        var options = new ControlOptions { Executable = Executable("metagpu", 7), InstallAfter = new TaskCompletionSource().Task, InstallAtTheLatestAfter = TimeSpan.FromMilliseconds(200) };
+        var daemon = ControlDaemon.Start(node, new VersionedSnapshot<WorkloadView>(WorkloadView.Empty), new ContainerAdditions(), options, NullLoggerFactory.Instance);
+        await daemon.DisposeAsync();
+        Assert.True(daemon.Installed.IsCompleted);
+        await Task.Delay(500); // past the installation's time
+        Assert.False(File.Exists(MgctlInstall.BinaryPath(State)));
+    }
+
+    [Fact]
+    public async Task AnAllocateDuringTheInstallationWaitsForItAndGetsMgctl()
+    {
+        var node = Node(out var store, out var backend);
+        using var ownedBackend = backend;
+        var additions = new ContainerAdditions();
+        var publish = new TaskCompletionSource();
+        additions.Pending = publish.Task;
+        var plugin = new MetaGpuDevicePlugin(ResourceSharing.DefaultResourceName, store, node.Allocations, null, CancellationToken.None, additions);
+        var id = DeviceList.Build(store.Current.Plan.Find(ResourceSharing.DefaultResourceName)!, _ => true).Devices[0].ID;
+        var request = new MetaGpu.Proto.DevicePlugin.V1Beta1.AllocateRequest { ContainerRequests = { new MetaGpu.Proto.DevicePlugin.V1Beta1.ContainerAllocateRequest { DevicesIds = { id } } } };
+
+        var context = new MetaGpu.Fuzz.FakeCallContext("/v1beta1.DevicePlugin/Allocate", CancellationToken.None);
+        var answer = plugin.Allocate(request, context);
+        await Task.Delay(300);
+        Assert.False(answer.IsCompleted);
+        additions.Publish(new ContainerAdditions.Snapshot([new ContainerMount("/usr/local/bin/mgctl", "/state/bin/mgctl")], []));
+        publish.SetResult();
+        var response = await answer.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(answer.IsCompletedSuccessfully);
+        Assert.Contains(response.ContainerResponses[0].Mounts, m => m.ContainerPath == "/usr/local/bin/mgctl");
+
+        // Nothing pending: answered at once.
+        Assert.True(plugin.Allocate(request, context).IsCompletedSuccessfully);
+    }
+
     /// <summary>
     /// The socket is connectable by every user, Allocate learns what to mount, a second daemon on the same state
     /// directory is refused, and after a restart a client of the same path (a running container) is served again
