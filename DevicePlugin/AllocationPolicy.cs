@@ -70,11 +70,35 @@ public static class AllocationPolicy
             return [];
 
         var index = PlanIndex.Of(plan);
+        return Preferred(index, Locate(index, available), Locate(index, mustInclude), size, policy);
+    }
+
+    /// <summary>Where the plan's IDs among <paramref name="ids"/> lie (order, share), in their order; IDs the plan does not have are left out.</summary>
+    internal static List<(int Order, int Share)> Locate(PlanIndex index, IReadOnlyCollection<string> ids)
+    {
+        var found = new List<(int, int)>(ids.Count);
+        foreach (var id in ids)
+        {
+            if (index.TryFind(id, out var order, out var share))
+                found.Add((order, share));
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// <see cref="Preferred(ResourcePlan, IReadOnlyCollection{string}, IReadOnlyCollection{string}, int, AllocationPolicyKind)"/>
+    /// of meta-devices already located in the plan (<see cref="Locate"/>): each ID is looked up once per call.
+    /// </summary>
+    internal static IReadOnlyList<string> Preferred(PlanIndex index, List<(int Order, int Share)> available, List<(int Order, int Share)> mustInclude, int size,
+        AllocationPolicyKind policy)
+    {
+        if (size <= 0)
+            return [];
         var slots = Slots(index);
         var usable = 0;
-        foreach (var id in available)
+        foreach (var (order, share) in available)
         {
-            if (index.TryFind(id, out var order, out var share) && !slots[order].Available[share])
+            if (!slots[order].Available[share])
             {
                 var slot = slots[order];
                 slot.Available[share] = true;
@@ -84,9 +108,9 @@ public static class AllocationPolicy
         }
 
         var must = 0;
-        foreach (var id in mustInclude)
+        foreach (var (order, share) in mustInclude)
         {
-            if (index.TryFind(id, out var order, out var share) && slots[order].Available[share] && !slots[order].Must[share])
+            if (slots[order].Available[share] && !slots[order].Must[share])
             {
                 var slot = slots[order];
                 slot.Must[share] = true;

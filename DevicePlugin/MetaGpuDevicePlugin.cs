@@ -116,9 +116,10 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var response = new PreferredAllocationResponse();
         foreach (var container in request.ContainerRequests)
         {
-            ThrowIfDuplicate(plan, container.AvailableDeviceIDs);
-            ThrowIfDuplicate(plan, container.MustIncludeDeviceIDs);
-            var ids = AllocationPolicy.Preferred(plan, container.AvailableDeviceIDs, container.MustIncludeDeviceIDs, container.AllocationSize, current.Config.Policy);
+            var index = PlanIndex.Of(plan);
+            var available = LocateOnce(index, container.AvailableDeviceIDs);
+            var must = LocateOnce(index, container.MustIncludeDeviceIDs);
+            var ids = AllocationPolicy.Preferred(index, available, must, container.AllocationSize, current.Config.Policy);
             var answer = new ContainerPreferredAllocationResponse();
             answer.DeviceIDs.Add(ids);
             response.ContainerResponses.Add(answer);
@@ -230,26 +231,33 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     }
 
     /// <summary>
-    /// Fails the call when an ID is listed twice. The plan's own IDs are marked by their positions (a bit each, no
-    /// set of strings for the 800 IDs the kubelet lists); only IDs the plan does not have go in a set.
+    /// Where the plan's IDs among <paramref name="ids"/> lie, each looked up once; fails the call when an ID is listed
+    /// twice. The plan's own IDs are marked by their positions (a bit each, no set of strings for the 800 IDs the
+    /// kubelet lists); only IDs the plan does not have go in a set, and are left out of the answer.
     /// </summary>
-    private void ThrowIfDuplicate(ResourcePlan plan, IReadOnlyCollection<string> ids)
+    private List<(int Order, int Share)> LocateOnce(PlanIndex index, IReadOnlyCollection<string> ids)
     {
-        if (ids.Count < 2)
-            return;
-        var index = PlanIndex.Of(plan);
+        var found = new List<(int, int)>(ids.Count);
         var words = index.PositionWords;
         var marked = words <= 256 ? stackalloc ulong[words] : new ulong[words];
         marked.Clear();
         HashSet<string>? others = null;
         foreach (var id in ids)
         {
-            var repeated = index.TryFind(id, out var order, out var share)
-                ? !index.Mark(marked, order, share)
-                : !(others ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
+            bool repeated;
+            if (index.TryFind(id, out var order, out var share))
+            {
+                repeated = !index.Mark(marked, order, share);
+                found.Add((order, share));
+            }
+            else
+            {
+                repeated = !(others ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
+            }
             if (repeated)
                 throw new RpcException(new Status(StatusCode.InvalidArgument, new DuplicateDeviceException(Shorten(id), ResourceName).Message));
         }
+        return found;
     }
 
     /// <summary>An ID from a request as it may appear in an error: never more than a short prefix of what a peer sent.</summary>
