@@ -65,7 +65,12 @@ public sealed class RealMountNamespaceTests : IDisposable
             if (ready != "ready")
                 Assert.Fail($"the namespaces were not set up: {ready} {await process.StandardError.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(30))}");
 
-            // unshare, setpriv and sh exec one another: the process started is the one holding the mounts.
+            // unshare, setpriv and sh exec one another: the process started is the one holding the mounts. "ready" is
+            // written just before the last exec, so wait for it (read during the exec, the command line is empty: the
+            // test failed once so in a clean-clone CI run).
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (File.ReadAllText($"/proc/{process.Id}/cmdline") != "sleep\0120\0" && DateTime.UtcNow < deadline)
+                await Task.Delay(10);
             var identity = procFs.ReadIdentity(process.Id, own);
 
             Assert.NotNull(identity);
