@@ -184,6 +184,24 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
         }
     }
 
+    /// <summary>The most attempts made <see cref="FirstBackoff"/> apart before the delay starts to double (half a second of them).</summary>
+    internal const int QuickAttempts = 50;
+
+    /// <summary>
+    /// The wait after the <paramref name="attempts"/>-th failed registration in a row: 10 ms for the first
+    /// <see cref="QuickAttempts"/>, then doubling from 20 ms to 10 s. The commonest failure is momentary: a restarting
+    /// kubelet's socket file exists (inotify has seen it) a moment before the kubelet listens on it, and a connect then
+    /// is refused. On a busy node that moment lasted 150 ms in the soak, and a delay that doubled from the first
+    /// retry registered up to 160 ms after the kubelet listened; a refused connect on a Unix socket costs microseconds.
+    /// </summary>
+    internal static TimeSpan RetryDelay(int attempts)
+    {
+        if (attempts <= QuickAttempts)
+            return FirstBackoff;
+        var doublings = Math.Min(attempts - QuickAttempts, 20);
+        return TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, FirstBackoff.TotalMilliseconds * Math.Pow(2, doublings)));
+    }
+
     private sealed class Slot(string name)
     {
         public string Name { get; } = name;
@@ -193,16 +211,11 @@ public sealed class PluginManager(string pluginDirectory, NodeStateStore state, 
         public DateTime NextAttempt { get; private set; }
         public string? LastErrorClass { get; set; }
 
-        /// <summary>
-        /// Backs off (10 ms doubling to 10 s) and logs a warning only when the kind of failure changes. The first
-        /// retries come quickly because the commonest failure is momentary: a restarting kubelet's socket file exists
-        /// (inotify has seen it) a moment before the kubelet listens on it, and a connect then is refused.
-        /// </summary>
+        /// <summary>Backs off (see <see cref="RetryDelay"/>) and logs a warning only when the kind of failure changes.</summary>
         public void Failed(string why, ILogger? log)
         {
             Attempts++;
-            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxBackoff.TotalMilliseconds, FirstBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(Attempts - 1, 20))));
-            NextAttempt = DateTime.UtcNow + delay;
+            NextAttempt = DateTime.UtcNow + RetryDelay(Attempts);
             var errorClass = why.Split(':')[0];
             if (errorClass != LastErrorClass)
                 log?.LogWarning("{Resource}: {Why}; retrying with back-off", Name, why);
