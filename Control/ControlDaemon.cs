@@ -104,8 +104,7 @@ public sealed class ControlDaemon : IAsyncDisposable
     /// <summary>Installs once <see cref="ControlOptions.InstallAfter"/> is done or its time is up, on the thread pool.</summary>
     private static async Task InstallWhenDueAsync(ControlOptions options, Action install, CancellationToken stopping)
     {
-        if (options.InstallAfter is { IsCompleted: false } after)
-            await Task.WhenAny(after, Task.Delay(options.InstallAtTheLatestAfter, stopping)).ConfigureAwait(false);
+        await Deferral.UntilAsync(options.InstallAfter, options.InstallAtTheLatestAfter, stopping).ConfigureAwait(false);
         // A daemon that stopped first installs nothing: its state directory may be on its way out (the demo's is).
         if (!stopping.IsCancellationRequested)
             await Task.Run(install, CancellationToken.None).ConfigureAwait(false);

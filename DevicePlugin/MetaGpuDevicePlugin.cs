@@ -3,6 +3,7 @@ using Grpc.Core;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Logging;
+using MetaGpu.Primitives;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using MetaGpu.Rpc.Grpc;
 using Microsoft.Extensions.Logging;
@@ -114,9 +115,9 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var current = state.Current;
         var plan = PlanOrThrow(current);
         var response = new PreferredAllocationResponse();
+        var index = PlanIndex.Of(plan);
         foreach (var container in request.ContainerRequests)
         {
-            var index = PlanIndex.Of(plan);
             var available = LocateOnce(index, container.AvailableDeviceIDs);
             var must = LocateOnce(index, container.MustIncludeDeviceIDs);
             var ids = AllocationPolicy.Preferred(index, available, must, container.AllocationSize, current.Config.Policy);
@@ -138,9 +139,8 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     private async Task<AllocateResponse> AllocateWhenPublishedAsync(Task pending, AllocateRequest request, ServerCallContext context)
     {
         using var waited = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
-        await Task.WhenAny(pending, Task.Delay(ContainerAdditions.MaxWait, waited.Token)).ConfigureAwait(false);
+        await Deferral.UntilAsync(pending, ContainerAdditions.MaxWait, waited.Token).ConfigureAwait(false);
         context.CancellationToken.ThrowIfCancellationRequested();
-        await waited.CancelAsync().ConfigureAwait(false);
         return await AllocateNow(request).ConfigureAwait(false);
     }
 

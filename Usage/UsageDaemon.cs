@@ -1,5 +1,6 @@
 using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
+using MetaGpu.Primitives;
 using MetaGpu.Usage.Enforcement;
 using MetaGpu.Usage.Metrics;
 using MetaGpu.Usage.PodResources;
@@ -82,8 +83,7 @@ public sealed class UsageDaemon : IAsyncDisposable
 
     private static async Task RunAfterAsync(UsageOptions options, WorkloadWatcher watcher, CancellationToken stop)
     {
-        if (options.FirstRefreshAfter is { IsCompleted: false } after)
-            await Task.WhenAny(after, Task.Delay(options.FirstRefreshAtTheLatestAfter, stop)).ConfigureAwait(false);
+        await Deferral.UntilAsync(options.FirstRefreshAfter, options.FirstRefreshAtTheLatestAfter, stop).ConfigureAwait(false);
         stop.ThrowIfCancellationRequested();
         await watcher.RunAsync(options.Interval, stop).ConfigureAwait(false);
     }

@@ -3,8 +3,9 @@ using System.Runtime.InteropServices;
 namespace MetaGpu.DevicePlugin.Allocations;
 
 /// <summary>
-/// The system calls behind <see cref="AllocationFiles"/>, called directly so that a failure keeps its errno (the
-/// managed file API folds EROFS, ENOSPC and ENOTDIR into one IOException) and so that fsync of a directory is possible.
+/// The system calls behind <see cref="AllocationFiles"/> (and the config file's statx), called directly so that a
+/// failure keeps its errno (the managed file API folds EROFS, ENOSPC and ENOTDIR into one IOException) and so that
+/// fsync of a directory is possible.
 /// Constants are Linux's and the same on x86-64 and arm64 (O_DIRECTORY and O_NOFOLLOW are not, so they are not used).
 /// </summary>
 internal static partial class Libc
@@ -18,6 +19,7 @@ internal static partial class Libc
     public const int O_CLOEXEC = 0x80000;
 
     public const int AT_FDCWD = -100;
+    public const int AT_EMPTY_PATH = 0x1000;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const uint STATX_TYPE = 0x1;
     public const uint STATX_MTIME = 0x40;
@@ -25,7 +27,12 @@ internal static partial class Libc
     public const uint STATX_INO = 0x100;
     public const uint STATX_SIZE = 0x200;
     public const int S_IFMT = 0xF000;
+    public const int S_IFSOCK = 0xC000;
     public const int S_IFREG = 0x8000;
+    public const int S_IFBLK = 0x6000;
+    public const int S_IFDIR = 0x4000;
+    public const int S_IFCHR = 0x2000;
+    public const int S_IFIFO = 0x1000;
 
     /// <summary><c>struct statx</c>: 256 bytes on every architecture, the fields at fixed offsets.</summary>
     public const int StatxSize = 256;

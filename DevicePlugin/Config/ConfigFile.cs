@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Sys = MetaGpu.DevicePlugin.Allocations.Libc;
 
 namespace MetaGpu.DevicePlugin.Config;
 
@@ -42,13 +43,13 @@ internal static partial class ConfigFile
             return OpenProblem(Marshal.GetLastPInvokeError());
         try
         {
-            var stat = stackalloc byte[Libc.StatxSize];
-            if (Libc.Statx(fd, "", Libc.AT_EMPTY_PATH, Libc.STATX_TYPE | Libc.STATX_SIZE, stat) != 0)
+            var stat = stackalloc byte[Sys.StatxSize];
+            if (Sys.Statx(fd, "", Sys.AT_EMPTY_PATH, Sys.STATX_TYPE | Sys.STATX_SIZE, stat) != 0)
                 return $"cannot check what the config path is: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}";
-            var type = *(ushort*)(stat + Libc.StatxModeOffset) & Libc.S_IFMT;
-            if (type != Libc.S_IFREG)
+            var type = *(ushort*)(stat + Sys.StatxModeOffset) & Sys.S_IFMT;
+            if (type != Sys.S_IFREG)
                 return NotARegularFile(type, path, fd);
-            var size = *(ulong*)(stat + Libc.StatxSizeOffset);
+            var size = *(ulong*)(stat + Sys.StatxSizeOffset);
             if (size > ConfigLimits.MaxFileBytes)
                 return TooLarge($"the file is {size} bytes");
 
@@ -99,14 +100,14 @@ internal static partial class ConfigFile
 
     private static string NotARegularFile(int type, string path, int fd)
     {
-        if (type == Libc.S_IFDIR)
+        if (type == Sys.S_IFDIR)
             return "is a directory; give the path of the file in it (e.g. .../config.yaml)";
         var what = type switch
         {
-            Libc.S_IFIFO => "is a named pipe (FIFO)",
-            Libc.S_IFCHR => "is a character device",
-            Libc.S_IFBLK => "is a block device",
-            Libc.S_IFSOCK => "is a socket",
+            Sys.S_IFIFO => "is a named pipe (FIFO)",
+            Sys.S_IFCHR => "is a character device",
+            Sys.S_IFBLK => "is a block device",
+            Sys.S_IFSOCK => "is a socket",
             _ => $"is of file type 0x{type:x}",
         };
         return $"{what}, not a regular file{LeadsTo(path, fd)}; the config must be a regular file (for a ConfigMap, the file of its key, e.g. /etc/metagpu/config.yaml)";
@@ -130,29 +131,13 @@ internal static partial class ConfigFile
         }
     }
 
-    /// <summary>The few libc calls, with Linux's constants (the same on x86-64 and arm64).</summary>
+    /// <summary>The few libc calls, with Linux's constants (the same on x86-64 and arm64); statx and its struct are the allocation files' (<c>Allocations.Libc</c>).</summary>
     private static partial class Libc
     {
         public const int O_RDONLY = 0;
         public const int O_NOCTTY = 0x100;
         public const int O_NONBLOCK = 0x800;
         public const int O_CLOEXEC = 0x80000;
-        public const int AT_EMPTY_PATH = 0x1000;
-        public const uint STATX_TYPE = 0x1;
-        public const uint STATX_SIZE = 0x200;
-
-        /// <summary><c>struct statx</c> is 256 bytes on every architecture; <c>stx_mode</c> and <c>stx_size</c> are at fixed offsets.</summary>
-        public const int StatxSize = 256;
-        public const int StatxModeOffset = 28;
-        public const int StatxSizeOffset = 40;
-
-        public const int S_IFMT = 0xF000;
-        public const int S_IFSOCK = 0xC000;
-        public const int S_IFREG = 0x8000;
-        public const int S_IFBLK = 0x6000;
-        public const int S_IFDIR = 0x4000;
-        public const int S_IFCHR = 0x2000;
-        public const int S_IFIFO = 0x1000;
 
         public const int EPERM = 1;
         public const int ENOENT = 2;
@@ -163,8 +148,6 @@ internal static partial class ConfigFile
         [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         public static partial int Open(string path, int flags);
 
-        [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-        public static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
         [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
         public static unsafe partial nint Read(int fd, byte* buffer, nuint count);

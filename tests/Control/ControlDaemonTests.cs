@@ -72,11 +72,9 @@ public sealed class ControlDaemonTests : IDisposable
     private PluginNode Node(out NodeStateStore store, out IGpuBackend backend)
     {
         backend = SimulatedBackend.Parse("1");
-        var inventory = backend.GetInventory();
-        var plan = SharePlanBuilder.Build(SharingConfig.Default, inventory);
-        store = new NodeStateStore(new NodeState(1, SharingConfig.Default, inventory, plan,
-            new GpuHealthSnapshot(1, inventory.Gpus.ToDictionary(g => g.Uuid, g => new GpuHealth(g.Uuid, true, null, DateTimeOffset.UnixEpoch)))));
-        return new PluginNode(store, new AllocationFiles(State), backend);
+        var node = MetaGpu.Tests.Support.SimulatedPluginNode.Of(backend, State);
+        store = node.State;
+        return node;
     }
 
     [Fact]

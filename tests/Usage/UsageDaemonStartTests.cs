@@ -1,7 +1,5 @@
-using MetaGpu.DevicePlugin;
-using MetaGpu.DevicePlugin.Allocations;
-using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Nvml;
+using MetaGpu.Tests.Support;
 using MetaGpu.Usage;
 using MetaGpu.Usage.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -18,10 +16,7 @@ public sealed class UsageDaemonStartTests : IDisposable
 
     private UsageDaemon Start(IGpuBackend backend, Task after, TimeSpan latest)
     {
-        var inventory = backend.GetInventory();
-        var plan = SharePlanBuilder.Build(SharingConfig.Default, inventory);
-        var store = new NodeStateStore(new NodeState(1, SharingConfig.Default, inventory, plan, new GpuHealthSnapshot(1, new Dictionary<string, GpuHealth>())));
-        var node = new PluginNode(store, new AllocationFiles(Path.Combine(_dir.FullName, "state")), backend);
+        var node = SimulatedPluginNode.Of(backend, Path.Combine(_dir.FullName, "state"));
         var options = new UsageOptions
         {
             Interval = TimeSpan.FromMilliseconds(100),
