@@ -70,7 +70,11 @@ public static class AllocationPolicy
             return [];
 
         var index = PlanIndex.Of(plan);
-        return Preferred(index, Locate(index, available), Locate(index, mustInclude), size, policy);
+        var positions = Preferred(index, Locate(index, available), Locate(index, mustInclude), size, policy);
+        var ids = new List<string>(positions.Count);
+        foreach (var p in positions)
+            ids.Add(index.IdAt(p));
+        return ids;
     }
 
     /// <summary>Where the plan's IDs among <paramref name="ids"/> lie (order, share), in their order; IDs the plan does not have are left out.</summary>
@@ -89,7 +93,7 @@ public static class AllocationPolicy
     /// <see cref="Preferred(ResourcePlan, IReadOnlyCollection{string}, IReadOnlyCollection{string}, int, AllocationPolicyKind)"/>
     /// of meta-devices already located in the plan (<see cref="Locate"/>): each ID is looked up once per call.
     /// </summary>
-    internal static IReadOnlyList<string> Preferred(PlanIndex index, List<(int Order, int Share)> available, List<(int Order, int Share)> mustInclude, int size,
+    internal static List<int> Preferred(PlanIndex index, List<(int Order, int Share)> available, List<(int Order, int Share)> mustInclude, int size,
         AllocationPolicyKind policy)
     {
         if (size <= 0)
@@ -230,36 +234,36 @@ public static class AllocationPolicy
         return slots;
     }
 
-    private static List<string> EmitMust(PlanIndex index, List<Slot> slots, int size)
+    /// <summary>The answer as plan positions (<see cref="PlanIndex.PositionOf"/>): GPUs in order, shares ascending.</summary>
+    private static List<int> EmitMust(PlanIndex index, List<Slot> slots, int size)
     {
-        var result = new List<string>(size);
+        var result = new List<int>(size);
         foreach (var s in slots)
         {
             for (var share = 0; share < s.Must.Length && result.Count < size; share++)
             {
                 if (s.Must[share])
-                    result.Add(index.Ids[s.Order][share]);
+                    result.Add(index.PositionOf(s.Order, share));
             }
         }
         return result;
     }
 
-    private static List<string> Emit(PlanIndex index, List<Slot> slots, int count)
+    private static List<int> Emit(PlanIndex index, List<Slot> slots, int count)
     {
-        var result = new List<string>(count);
+        var result = new List<int>(count);
         foreach (var s in slots)
         {
-            var ids = index.Ids[s.Order];
             var taken = 0;
             for (var share = 0; share < s.Available.Length; share++)
             {
                 if (s.Must[share])
                 {
-                    result.Add(ids[share]);
+                    result.Add(index.PositionOf(s.Order, share));
                 }
                 else if (s.Available[share] && taken < s.Take)
                 {
-                    result.Add(ids[share]);
+                    result.Add(index.PositionOf(s.Order, share));
                     taken++;
                 }
             }

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using System.Globalization;
 using Grpc.Core;
 using MetaGpu.DevicePlugin.Allocations;
@@ -51,7 +52,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     public GrpcServer AddTo(GrpcServer server) => server
         .AddUnary(KubeletApi.GetDevicePluginOptions, GetDevicePluginOptions, inline: true)
         .AddServerStreaming(KubeletApi.ListAndWatch, ListAndWatch)
-        .AddUnary(KubeletApi.GetPreferredAllocation, GetPreferredAllocation)
+        .AddUnary(PreferredAllocationWire.Method, GetPreferredAllocation)
         .AddUnary(KubeletApi.Allocate, Allocate)
         .AddUnary(KubeletApi.PreStartContainer, PreStartContainer, inline: true);
 
@@ -109,23 +110,42 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         }
     }
 
+    /// <summary>
+    /// The generated service's entry, for callers holding a generated request (the server binds
+    /// <see cref="GetPreferredAllocation(PreferredQuery, ServerCallContext)"/>): the request goes through the same
+    /// bytes the kubelet's would.
+    /// </summary>
     public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context)
     {
-        CheckContainerCount(request.ContainerRequests.Count, "GetPreferredAllocation");
+        using var query = PreferredQuery.Parse(request.ToByteArray());
+        return Task.FromResult(Prefer(query).ToResponse());
+    }
+
+    /// <summary>GetPreferredAllocation as served: the request's IDs looked up as the bytes sent (<see cref="PreferredAllocationWire"/>).</summary>
+    internal Task<PreferredAnswer> GetPreferredAllocation(PreferredQuery request, ServerCallContext context)
+    {
+        using (request)
+            return Task.FromResult(Prefer(request));
+    }
+
+    private PreferredAnswer Prefer(PreferredQuery request)
+    {
+        CheckContainerCount(request.ContainerCount, "GetPreferredAllocation");
         var current = state.Current;
         var plan = PlanOrThrow(current);
-        var response = new PreferredAllocationResponse();
         var index = PlanIndex.Of(plan);
-        foreach (var container in request.ContainerRequests)
+        var answer = new PreferredAnswer(index);
+        for (var c = 0; c < request.ContainerCount; c++)
         {
-            var available = LocateOnce(index, container.AvailableDeviceIDs);
-            var must = LocateOnce(index, container.MustIncludeDeviceIDs);
-            var ids = AllocationPolicy.Preferred(index, available, must, container.AllocationSize, current.Config.Policy);
-            var answer = new ContainerPreferredAllocationResponse();
-            answer.DeviceIDs.Add(ids);
-            response.ContainerResponses.Add(answer);
+            var available = new Located(this, index, request.AvailableCount(c));
+            for (var i = 0; i < request.AvailableCount(c); i++)
+                available.Add(request.Available(c, i));
+            var must = new Located(this, index, request.MustIncludeCount(c));
+            for (var i = 0; i < request.MustIncludeCount(c); i++)
+                must.Add(request.MustInclude(c, i));
+            answer.Add(AllocationPolicy.Preferred(index, available.Found, must.Found, request.AllocationSize(c), current.Config.Policy));
         }
-        return Task.FromResult(response);
+        return answer;
     }
 
     public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context)
@@ -231,34 +251,35 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     }
 
     /// <summary>
-    /// Where the plan's IDs among <paramref name="ids"/> lie, each looked up once; fails the call when an ID is listed
-    /// twice. The plan's own IDs are marked by their positions (a bit each, no set of strings for the 800 IDs the
-    /// kubelet lists); only IDs the plan does not have go in a set, and are left out of the answer.
+    /// Where the plan's IDs among a list lie, each looked up once (<see cref="Add"/> in the list's order); fails the
+    /// call when an ID is listed twice. The plan's own IDs are marked by their positions (a bit each, no set of strings
+    /// for the 800 IDs the kubelet lists); only IDs the plan does not have are made strings, in a set, and are left
+    /// out of the answer.
     /// </summary>
-    private List<(int Order, int Share)> LocateOnce(PlanIndex index, IReadOnlyCollection<string> ids)
+    private sealed class Located(MetaGpuDevicePlugin plugin, PlanIndex index, int count)
     {
-        var found = new List<(int, int)>(ids.Count);
-        var words = index.PositionWords;
-        var marked = words <= 256 ? stackalloc ulong[words] : new ulong[words];
-        marked.Clear();
-        HashSet<string>? others = null;
-        foreach (var id in ids)
+        private readonly ulong[] _marked = new ulong[index.PositionWords];
+        private HashSet<string>? _others;
+
+        public List<(int Order, int Share)> Found { get; } = new(count);
+
+        public void Add(ReadOnlySpan<byte> id)
         {
-            bool repeated;
             if (index.TryFind(id, out var order, out var share))
             {
-                repeated = !index.Mark(marked, order, share);
-                found.Add((order, share));
+                if (!index.Mark(_marked, order, share))
+                    throw plugin.Repeated(index.IdAt(index.PositionOf(order, share)));
+                Found.Add((order, share));
+                return;
             }
-            else
-            {
-                repeated = !(others ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
-            }
-            if (repeated)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, new DuplicateDeviceException(Shorten(id), ResourceName).Message));
+            var other = System.Text.Encoding.UTF8.GetString(id);
+            if (!(_others ??= new HashSet<string>(StringComparer.Ordinal)).Add(other))
+                throw plugin.Repeated(other);
         }
-        return found;
     }
+
+    private RpcException Repeated(string id) =>
+        new(new Status(StatusCode.InvalidArgument, new DuplicateDeviceException(Shorten(id), ResourceName).Message));
 
     /// <summary>An ID from a request as it may appear in an error: never more than a short prefix of what a peer sent.</summary>
     private static string Shorten(string id) => id.Length <= MetaDeviceId.MaxLength ? id : id[..MetaDeviceId.MaxLength] + "…";

@@ -6,14 +6,29 @@ namespace MetaGpu.DevicePlugin;
 /// <summary>
 /// What every GetPreferredAllocation and Allocate of one plan needs, computed once per plan instead of per call: the
 /// plan's GPUs in canonical (index, then UUID) order, every meta-device ID the plugin advertises mapped to its GPU and
-/// share, and those ID strings themselves for the answers. Looking an ID up is one hash of the string: no parsing,
-/// and an ID spelled any other way than advertised is simply not there.
+/// share, and those ID strings themselves for the answers. Looking an ID up is one hash of its UTF-8 bytes and one
+/// comparison: no parsing, and an ID spelled any other way than advertised is simply not there. The bytes are what
+/// the kubelet sends, so GetPreferredAllocation looks up its 800 IDs straight from the request, with no string made
+/// for any of them (<see cref="PreferredAllocationWire"/>).
 /// </summary>
 internal sealed class PlanIndex
 {
     private static readonly ConditionalWeakTable<ResourcePlan, PlanIndex> Cache = new();
 
-    private readonly Dictionary<string, (int Order, int Share)> _ids;
+    /// <summary>Every advertised ID in UTF-8, by position: position p's bytes run from _utf8Start[p] to _utf8Start[p + 1].</summary>
+    private readonly byte[] _utf8;
+
+    private readonly int[] _utf8Start;
+
+    /// <summary>The GPU (order) of each position.</summary>
+    private readonly int[] _orderAt;
+
+    /// <summary>
+    /// Open addressing over the IDs' bytes: position + 1, 0 for an empty slot, at least twice as many slots as IDs (a
+    /// power of two), linear probing. The hash is <see cref="HashCode"/>'s, seeded per process, so which IDs collide
+    /// cannot be worked out from outside.
+    /// </summary>
+    private readonly int[] _slots;
 
     private PlanIndex(ResourcePlan plan)
     {
@@ -27,11 +42,6 @@ internal sealed class PlanIndex
         });
         Gpus = [.. ordered];
         Ids = new string[Gpus.Length][];
-        var capacity = 0;
-        foreach (var g in Gpus)
-            capacity += Math.Max(0, g.MetaGpus);
-        _ids = new Dictionary<string, (int, int)>(capacity, StringComparer.Ordinal);
-        var owners = new HashSet<string>(StringComparer.Ordinal);
         for (var order = 0; order < Gpus.Length; order++)
         {
             var gpu = Gpus[order];
@@ -39,11 +49,6 @@ internal sealed class PlanIndex
             for (var share = 0; share < ids.Length; share++)
                 ids[share] = new MetaDeviceId(gpu.Index, share, gpu.Uuid).ToString();
             Ids[order] = ids;
-            // A UUID listed twice (a broken plan): its IDs resolve to its lowest-index entry only.
-            if (!owners.Add(gpu.Uuid))
-                continue;
-            for (var share = 0; share < ids.Length; share++)
-                _ids.TryAdd(ids[share], (order, share));
         }
 
         var sizes = new List<int>();
@@ -62,8 +67,86 @@ internal sealed class PlanIndex
             Positions += Ids[order].Length;
         }
         _idAt = new string[Positions];
+        _orderAt = new int[Positions];
         for (var order = 0; order < Gpus.Length; order++)
+        {
             Ids[order].CopyTo(_idAt, Offsets[order]);
+            _orderAt.AsSpan(Offsets[order], Ids[order].Length).Fill(order);
+        }
+
+        _utf8Start = new int[Positions + 1];
+        var bytes = 0;
+        for (var position = 0; position < Positions; position++)
+        {
+            _utf8Start[position] = bytes;
+            bytes += System.Text.Encoding.UTF8.GetByteCount(_idAt[position]);
+        }
+        _utf8Start[Positions] = bytes;
+        _utf8 = new byte[bytes];
+        for (var position = 0; position < Positions; position++)
+            System.Text.Encoding.UTF8.GetBytes(_idAt[position], _utf8.AsSpan(_utf8Start[position]));
+
+        _slots = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, Positions * 2))];
+        var owners = new HashSet<string>(StringComparer.Ordinal);
+        for (var order = 0; order < Gpus.Length; order++)
+        {
+            // A UUID listed twice (a broken plan): its IDs resolve to its lowest-index entry only.
+            if (!owners.Add(Gpus[order].Uuid))
+                continue;
+            for (var share = 0; share < Ids[order].Length; share++)
+                TryAddSlot(PositionOf(order, share));
+        }
+    }
+
+    private static int Hash(ReadOnlySpan<byte> utf8)
+    {
+        var hash = new HashCode();
+        hash.AddBytes(utf8);
+        return hash.ToHashCode();
+    }
+
+    /// <summary>The advertised ID at <paramref name="position"/>, in UTF-8.</summary>
+    public ReadOnlySpan<byte> Utf8At(int position) => _utf8.AsSpan(_utf8Start[position], _utf8Start[position + 1] - _utf8Start[position]);
+
+    /// <summary>The advertised ID at <paramref name="position"/>.</summary>
+    public string IdAt(int position) => _idAt[position];
+
+    /// <summary>Puts a position in the table unless an equal ID is there already (the first one stays).</summary>
+    private void TryAddSlot(int position)
+    {
+        var utf8 = Utf8At(position);
+        var mask = _slots.Length - 1;
+        for (var i = Hash(utf8) & mask; ; i = (i + 1) & mask)
+        {
+            var held = _slots[i] - 1;
+            if (held < 0)
+            {
+                _slots[i] = position + 1;
+                return;
+            }
+            if (Utf8At(held).SequenceEqual(utf8))
+                return;
+        }
+    }
+
+    /// <summary>Where an ID given in UTF-8 lies, when it is one the plugin advertises (byte for byte).</summary>
+    public bool TryFind(ReadOnlySpan<byte> utf8, out int order, out int share)
+    {
+        var mask = _slots.Length - 1;
+        for (var i = Hash(utf8) & mask; ; i = (i + 1) & mask)
+        {
+            var position = _slots[i] - 1;
+            if (position < 0)
+                break;
+            if (Utf8At(position).SequenceEqual(utf8))
+            {
+                order = _orderAt[position];
+                share = position - Offsets[order];
+                return true;
+            }
+        }
+        order = share = -1;
+        return false;
     }
 
     /// <summary>The index of <paramref name="plan"/>, built on first use and kept while the plan is.</summary>
@@ -167,15 +250,28 @@ internal sealed class PlanIndex
         public override int GetHashCode() => _hash;
     }
 
-    /// <summary>Where an ID lies, when it is one the plugin advertises.</summary>
+    /// <summary>
+    /// Where an ID lies, when it is one the plugin advertises: its UTF-8 bytes looked up. A string that is not valid
+    /// UTF-16 (a lone surrogate) is no advertised ID: it is not encoded with a replacement character that could match.
+    /// </summary>
     public bool TryFind(string? id, out int order, out int share)
     {
-        if (id is not null && _ids.TryGetValue(id, out var found))
-        {
-            (order, share) = found;
-            return true;
-        }
         order = share = -1;
-        return false;
+        if (id is null)
+            return false;
+        const int OnStack = 256;
+        var rented = id.Length <= OnStack / 3 ? null : System.Buffers.ArrayPool<byte>.Shared.Rent(id.Length * 3);
+        try
+        {
+            Span<byte> utf8 = rented ?? stackalloc byte[OnStack];
+            if (System.Text.Unicode.Utf8.FromUtf16(id, utf8, out _, out var written, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
+                return false;
+            return TryFind(utf8[..written], out order, out share);
+        }
+        finally
+        {
+            if (rented is not null)
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 }

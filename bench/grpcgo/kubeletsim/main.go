@@ -49,6 +49,7 @@ func main() {
 	flag.IntVar(&set.preferredSize, "preferred-size", 400, "allocation size of GetPreferredAllocation (of every device available)")
 	flag.BoolVar(&set.podResources, "pod-resources", true, "serve pod-resources (an empty List) at {pod-resources}")
 	flag.StringVar(&set.logDir, "logs", "", "keep each launch's plugin output in this folder, as NAME-LAUNCH.log")
+	flag.StringVar(&onlyLoops, "only", "", "run only these call loops (comma-separated: allocate, allocate_new, options, preferred)")
 	hold := flag.Bool("hold", false, "launch one plugin once, print a READY line once it listed its devices, and keep it until standard input ends")
 	flag.Parse()
 	if set.logDir != "" {
@@ -58,6 +59,10 @@ func main() {
 		}
 	}
 
+	if onlyLoops != "" && len(splitCalls(set.calls, set.concurrency)) == 0 {
+		fmt.Fprintf(os.Stderr, "kubeletsim: -only %q names no loop (allocate, allocate_new, options, preferred)\n", onlyLoops)
+		os.Exit(2)
+	}
 	specs, err := parseSpecs(flag.Args())
 	if err == nil && *hold && len(specs) != 1 {
 		err = fmt.Errorf("-hold takes exactly one plugin")

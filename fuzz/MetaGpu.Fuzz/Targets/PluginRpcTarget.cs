@@ -54,13 +54,8 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
                     CheckFirstListAndWatch(plugin, variant);
                     break;
                 case GetPreferredAllocation:
-                {
-                    var request = PreferredAllocationRequest.Parser.ParseFrom(body);
-                    var response = plugin.GetPreferredAllocation(request, Context()).GetAwaiter().GetResult();
-                    if (response.ContainerResponses.Count != request.ContainerRequests.Count)
-                        throw new FuzzFinding($"{request.ContainerRequests.Count} container requests got {response.ContainerResponses.Count} answers");
+                    Preferred(plugin, body);
                     break;
-                }
                 case Allocate:
                 {
                     var request = AllocateRequest.Parser.ParseFrom(body);
@@ -84,6 +79,67 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
         {
         }
         _log.ThrowIfAny();
+    }
+
+    /// <summary>
+    /// GetPreferredAllocation as the server reads it (<see cref="PreferredQuery"/>, the request's bytes, no strings),
+    /// checked against Google.Protobuf: the same inputs refused, the same containers read, and the answer's bytes
+    /// Google.Protobuf's own reading of them.
+    /// </summary>
+    private void Preferred(MetaGpuDevicePlugin plugin, ReadOnlySpan<byte> body)
+    {
+        PreferredAllocationRequest? theirs;
+        try
+        {
+            theirs = PreferredAllocationRequest.Parser.ParseFrom(body);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            theirs = null;
+        }
+        PreferredQuery query;
+        try
+        {
+            query = PreferredQuery.Parse(body.ToArray());
+        }
+        catch (ProtobufWireException e)
+        {
+            if (theirs is not null)
+                throw new FuzzFinding($"the server refuses a request Google.Protobuf reads: {e.Message}");
+            return;
+        }
+        if (theirs is null)
+        {
+            query.Dispose();
+            throw new FuzzFinding("the server reads a request Google.Protobuf refuses");
+        }
+        if (query.ContainerCount != theirs.ContainerRequests.Count)
+            throw new FuzzFinding($"the server reads {query.ContainerCount} containers, Google.Protobuf {theirs.ContainerRequests.Count}");
+        for (var c = 0; c < query.ContainerCount; c++)
+        {
+            var expected = theirs.ContainerRequests[c];
+            if (query.AllocationSize(c) != expected.AllocationSize || query.AvailableCount(c) != expected.AvailableDeviceIDs.Count ||
+                query.MustIncludeCount(c) != expected.MustIncludeDeviceIDs.Count)
+                throw new FuzzFinding($"container {c}: sizes or counts differ from Google.Protobuf's reading");
+            for (var i = 0; i < query.AvailableCount(c); i++)
+            {
+                if (!query.Available(c, i).SequenceEqual(System.Text.Encoding.UTF8.GetBytes(expected.AvailableDeviceIDs[i])))
+                    throw new FuzzFinding($"container {c}: available ID {i} differs from Google.Protobuf's reading");
+            }
+            for (var i = 0; i < query.MustIncludeCount(c); i++)
+            {
+                if (!query.MustInclude(c, i).SequenceEqual(System.Text.Encoding.UTF8.GetBytes(expected.MustIncludeDeviceIDs[i])))
+                    throw new FuzzFinding($"container {c}: must-include ID {i} differs from Google.Protobuf's reading");
+            }
+        }
+        var answer = plugin.GetPreferredAllocation(query, Context()).GetAwaiter().GetResult();
+        if (answer.ContainerCount != theirs.ContainerRequests.Count)
+            throw new FuzzFinding($"{theirs.ContainerRequests.Count} container requests got {answer.ContainerCount} answers");
+        var bytes = new byte[answer.CalculateSize()];
+        answer.WriteTo(bytes);
+        var read = PreferredAllocationResponse.Parser.ParseFrom(bytes);
+        if (!read.Equals(answer.ToResponse()))
+            throw new FuzzFinding("the answer's bytes do not read back as the answer");
     }
 
     private FakeCallContext Context(CancellationToken cancellationToken = default) =>

@@ -1,0 +1,368 @@
+using System.Buffers;
+using Grpc.Core;
+using MetaGpu.Rpc.Http2;
+
+namespace MetaGpu.DevicePlugin;
+
+/// <summary>
+/// GetPreferredAllocation as the server reads and writes it: the request's IDs stay UTF-8 bytes in one buffer, the
+/// answer is written from the plan's own UTF-8 IDs. The kubelet sends every available ID in each call (800 on a node
+/// of 8 GPUs × 100); parsed into strings, they were 125 KB of garbage and the largest part of the call's CPU, and
+/// encoding the 400 strings of the answer back the next largest (measured). On the wire nothing changes: the same
+/// method, the same messages (v1beta1 PreferredAllocationRequest and PreferredAllocationResponse); clients keep the
+/// generated types (<see cref="KubeletApi.GetPreferredAllocation"/>).
+/// </summary>
+internal static class PreferredAllocationWire
+{
+    public static readonly Method<PreferredQuery, PreferredAnswer> Method = new(MethodType.Unary, KubeletApi.DevicePluginService,
+        "GetPreferredAllocation",
+        new Marshaller<PreferredQuery>(static (_, _) => throw new NotSupportedException("a PreferredQuery is only read"),
+            static context => PreferredQuery.Parse(context.PayloadAsReadOnlySequence())),
+        new Marshaller<PreferredAnswer>(static (answer, context) =>
+        {
+            var size = answer.CalculateSize();
+            context.SetPayloadLength(size);
+            var writer = context.GetBufferWriter();
+            answer.WriteTo(writer.GetSpan(size)[..size]);
+            writer.Advance(size);
+            context.Complete();
+        }, static _ => throw new NotSupportedException("a PreferredAnswer is only written")));
+}
+
+/// <summary>The request's protobuf was not well formed (the same inputs Google.Protobuf refuses; tests compare).</summary>
+internal sealed class ProtobufWireException(string message) : Exception(message);
+
+/// <summary>
+/// A PreferredAllocationRequest read without a string: each container's available and must-include IDs as spans of
+/// one buffer, in the order sent, and its allocation size. Protobuf's rules as Google.Protobuf applies them: fields in
+/// any order, repeated fields appended, the last allocation size wins, unknown fields (groups included) skipped,
+/// malformed input (strings that are not UTF-8 included) refused. Dispose gives the buffer back to the pool.
+/// </summary>
+internal sealed class PreferredQuery : IDisposable
+{
+    /// <summary>Google.Protobuf's default recursion limit: how deep groups may nest.</summary>
+    private const int RecursionLimit = 100;
+
+    private byte[] _bytes;
+    private readonly SpanList _available = new();
+    private readonly SpanList _must = new();
+    private readonly List<ContainerQuery> _containers = [];
+
+    private PreferredQuery(byte[] bytes) => _bytes = bytes;
+
+    public int ContainerCount => _containers.Count;
+
+    public int AllocationSize(int container) => _containers[container].AllocationSize;
+
+    /// <summary>How many available IDs container <paramref name="container"/> lists.</summary>
+    public int AvailableCount(int container) => _containers[container].AvailableCount;
+
+    public int MustIncludeCount(int container) => _containers[container].MustCount;
+
+    /// <summary>The <paramref name="i"/>th available ID of a container, as sent.</summary>
+    public ReadOnlySpan<byte> Available(int container, int i) => Bytes(_available, _containers[container].AvailableFirst + i);
+
+    public ReadOnlySpan<byte> MustInclude(int container, int i) => Bytes(_must, _containers[container].MustFirst + i);
+
+    private ReadOnlySpan<byte> Bytes(SpanList list, int i) => _bytes.AsSpan(list.Offset(i), list.Length(i));
+
+    /// <summary>Reads a serialized PreferredAllocationRequest (copied: the payload's buffer is the transport's).</summary>
+    public static PreferredQuery Parse(ReadOnlySequence<byte> payload)
+    {
+        if (payload.Length > Array.MaxLength)
+            throw new ProtobufWireException("message too large");
+        var length = (int)payload.Length;
+        var query = new PreferredQuery(length == 0 ? [] : WireBuffers.Rent(length));
+        // Room for the IDs of a request of IDs like ours (about 60 bytes each, with their tags) in one go.
+        query._available.Reserve(length / 64);
+        payload.CopyTo(query._bytes);
+        try
+        {
+            query.ReadRequest(length);
+        }
+        catch
+        {
+            query.Dispose();
+            throw;
+        }
+        return query;
+    }
+
+    /// <summary><see cref="Parse(ReadOnlySequence{byte})"/> of bytes in memory.</summary>
+    public static PreferredQuery Parse(byte[] message) => Parse(new ReadOnlySequence<byte>(message));
+
+    public void Dispose()
+    {
+        var bytes = Interlocked.Exchange(ref _bytes, []);
+        if (bytes.Length > 0)
+            WireBuffers.Return(bytes);
+    }
+
+    private void ReadRequest(int end)
+    {
+        var at = 0;
+        while (at < end)
+        {
+            var tag = ReadTag(ref at, end);
+            if (tag == Tag(1, WireType.LengthDelimited))
+            {
+                var length = ReadLength(ref at, end);
+                ReadContainer(at, at + length);
+                at += length;
+            }
+            else
+            {
+                Skip(tag, ref at, end, 0);
+            }
+        }
+    }
+
+    private void ReadContainer(int at, int end)
+    {
+        var container = new ContainerQuery { AvailableFirst = _available.Count, MustFirst = _must.Count };
+        while (at < end)
+        {
+            var tag = ReadTag(ref at, end);
+            switch (tag)
+            {
+                case 10: // repeated string available_deviceIDs = 1
+                case 18: // repeated string must_include_deviceIDs = 2
+                {
+                    var length = ReadLength(ref at, end);
+                    // Google.Protobuf refuses a string field that is not UTF-8; so do we (checked, not decoded).
+                    if (!System.Text.Unicode.Utf8.IsValid(_bytes.AsSpan(at, length)))
+                        throw new ProtobufWireException("a string field that is not valid UTF-8");
+                    (tag == 10 ? _available : _must).Add(at, length);
+                    at += length;
+                    break;
+                }
+                case 24: // int32 allocation_size = 3
+                    container.AllocationSize = unchecked((int)ReadVarint(ref at, end));
+                    break;
+                default:
+                    Skip(tag, ref at, end, 1);
+                    break;
+            }
+        }
+        container.AvailableCount = _available.Count - container.AvailableFirst;
+        container.MustCount = _must.Count - container.MustFirst;
+        _containers.Add(container);
+    }
+
+    private enum WireType : uint
+    {
+        Varint = 0,
+        Fixed64 = 1,
+        LengthDelimited = 2,
+        StartGroup = 3,
+        EndGroup = 4,
+        Fixed32 = 5,
+    }
+
+    private static uint Tag(int field, WireType type) => (uint)field << 3 | (uint)type;
+
+    /// <summary>A tag: a varint whose bits above 32 are dropped, as protobuf reads it; field number 0 is refused.</summary>
+    private uint ReadTag(ref int at, int end)
+    {
+        var tag = unchecked((uint)ReadVarint(ref at, end));
+        if (tag >> 3 == 0)
+            throw new ProtobufWireException("a field number of 0 (an invalid tag)");
+        return tag;
+    }
+
+    private ulong ReadVarint(ref int at, int end)
+    {
+        ulong value = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (at >= end)
+                throw new ProtobufWireException("the message ends inside a varint");
+            var b = _bytes[at++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+                return value;
+        }
+        throw new ProtobufWireException("a varint longer than 10 bytes");
+    }
+
+    /// <summary>A length: a varint taken to 32 bits, not negative, within what is left of the enclosing message.</summary>
+    private int ReadLength(ref int at, int end)
+    {
+        var length = unchecked((int)ReadVarint(ref at, end));
+        if (length < 0)
+            throw new ProtobufWireException("a negative length");
+        if (length > end - at)
+            throw new ProtobufWireException("a field runs past the end of its message");
+        return length;
+    }
+
+    private void Advance(ref int at, int end, int count)
+    {
+        if (count > end - at)
+            throw new ProtobufWireException("a field runs past the end of its message");
+        at += count;
+    }
+
+    /// <summary>Skips the field just tagged <paramref name="tag"/>; <paramref name="depth"/> is the message's nesting.</summary>
+    private void Skip(uint tag, ref int at, int end, int depth)
+    {
+        switch ((WireType)(tag & 7))
+        {
+            case WireType.Varint:
+                ReadVarint(ref at, end);
+                break;
+            case WireType.Fixed64:
+                Advance(ref at, end, 8);
+                break;
+            case WireType.LengthDelimited:
+                Advance(ref at, end, ReadLength(ref at, end));
+                break;
+            case WireType.Fixed32:
+                Advance(ref at, end, 4);
+                break;
+            case WireType.StartGroup:
+                if (depth >= RecursionLimit)
+                    throw new ProtobufWireException("groups nested deeper than the recursion limit");
+                while (true)
+                {
+                    if (at >= end)
+                        throw new ProtobufWireException("a group without its end");
+                    var inner = ReadTag(ref at, end);
+                    if ((WireType)(inner & 7) == WireType.EndGroup)
+                    {
+                        if (inner >> 3 != tag >> 3)
+                            throw new ProtobufWireException("a group ended by another group's end tag");
+                        break;
+                    }
+                    Skip(inner, ref at, end, depth + 1);
+                }
+                break;
+            case WireType.EndGroup:
+                throw new ProtobufWireException("an end-group tag without its start");
+            default:
+                throw new ProtobufWireException($"an invalid wire type {tag & 7}");
+        }
+    }
+
+    private sealed class ContainerQuery
+    {
+        public int AvailableFirst, AvailableCount, MustFirst, MustCount, AllocationSize;
+    }
+
+    /// <summary>(offset, length) pairs in one growing array.</summary>
+    private sealed class SpanList
+    {
+        private int[] _pairs = [];
+
+        public int Count { get; private set; }
+
+        public int Offset(int i) => _pairs[2 * i];
+
+        public int Length(int i) => _pairs[2 * i + 1];
+
+        public void Reserve(int pairs)
+        {
+            if (pairs > _pairs.Length / 2)
+                Array.Resize(ref _pairs, 2 * pairs);
+        }
+
+        public void Add(int offset, int length)
+        {
+            if (2 * Count == _pairs.Length)
+                Array.Resize(ref _pairs, Math.Max(64, _pairs.Length * 2));
+            _pairs[2 * Count] = offset;
+            _pairs[2 * Count + 1] = length;
+            Count++;
+        }
+    }
+}
+
+/// <summary>
+/// A PreferredAllocationResponse of plan positions: each container's answer as the positions of the plan's IDs, in
+/// the answer's order, written as the IDs' UTF-8 bytes from the plan (<see cref="PlanIndex.Utf8At"/>), byte for byte
+/// what Google.Protobuf writes for the same response (tests compare).
+/// </summary>
+internal sealed class PreferredAnswer(PlanIndex index)
+{
+    private readonly List<List<int>> _containers = [];
+
+    public PlanIndex Index { get; } = index;
+
+    public int ContainerCount => _containers.Count;
+
+    /// <summary>Container <paramref name="container"/>'s answer: positions in the plan.</summary>
+    public IReadOnlyList<int> Positions(int container) => _containers[container];
+
+    public void Add(List<int> positions) => _containers.Add(positions);
+
+    private int ContainerSize(List<int> positions)
+    {
+        var size = 0;
+        foreach (var p in positions)
+        {
+            var length = Index.Utf8At(p).Length;
+            size += 1 + VarintSize((uint)length) + length;
+        }
+        return size;
+    }
+
+    public int CalculateSize()
+    {
+        var size = 0;
+        foreach (var c in _containers)
+        {
+            var inner = ContainerSize(c);
+            size += 1 + VarintSize((uint)inner) + inner;
+        }
+        return size;
+    }
+
+    /// <summary>Writes the response into exactly <see cref="CalculateSize"/> bytes.</summary>
+    public void WriteTo(Span<byte> destination)
+    {
+        var at = 0;
+        foreach (var c in _containers)
+        {
+            destination[at++] = 10; // repeated ContainerPreferredAllocationResponse container_responses = 1
+            at += WriteVarint(destination[at..], (uint)ContainerSize(c));
+            foreach (var p in c)
+            {
+                var id = Index.Utf8At(p);
+                destination[at++] = 10; // repeated string deviceIDs = 1
+                at += WriteVarint(destination[at..], (uint)id.Length);
+                id.CopyTo(destination[at..]);
+                at += id.Length;
+            }
+        }
+        if (at != destination.Length)
+            throw new InvalidOperationException($"wrote {at} bytes of a {destination.Length}-byte answer");
+    }
+
+    /// <summary>The same response as the generated message, for callers of the generated service method.</summary>
+    public Proto.DevicePlugin.V1Beta1.PreferredAllocationResponse ToResponse()
+    {
+        var response = new Proto.DevicePlugin.V1Beta1.PreferredAllocationResponse();
+        foreach (var c in _containers)
+        {
+            var answer = new Proto.DevicePlugin.V1Beta1.ContainerPreferredAllocationResponse();
+            foreach (var p in c)
+                answer.DeviceIDs.Add(Index.IdAt(p));
+            response.ContainerResponses.Add(answer);
+        }
+        return response;
+    }
+
+    private static int VarintSize(uint value) => value < 1 << 7 ? 1 : value < 1 << 14 ? 2 : value < 1 << 21 ? 3 : value < 1 << 28 ? 4 : 5;
+
+    private static int WriteVarint(Span<byte> destination, uint value)
+    {
+        var n = 0;
+        while (value >= 0x80)
+        {
+            destination[n++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+        destination[n++] = (byte)value;
+        return n;
+    }
+}

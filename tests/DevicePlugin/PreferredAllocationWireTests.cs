@@ -1,0 +1,286 @@
+using System.Text;
+using Google.Protobuf;
+using MetaGpu.DevicePlugin;
+using MetaGpu.Proto.DevicePlugin.V1Beta1;
+using static MetaGpu.Tests.DevicePlugin.AllocationTestSupport;
+
+namespace MetaGpu.Tests.DevicePlugin;
+
+/// <summary>
+/// GetPreferredAllocation read and written without strings (<see cref="PreferredQuery"/>, <see cref="PreferredAnswer"/>),
+/// compared with Google.Protobuf, which the kubelet's messages are otherwise read with: the same messages accepted,
+/// the same content read from them, the same bytes written.
+/// </summary>
+public sealed class PreferredAllocationWireTests
+{
+    /// <summary>What Google.Protobuf reads from a request, and what ours reads, in one comparable form.</summary>
+    private static string Describe(PreferredAllocationRequest request) =>
+        string.Join(" | ", request.ContainerRequests.Select(c =>
+            $"size={c.AllocationSize} available=[{string.Join(",", c.AvailableDeviceIDs)}] must=[{string.Join(",", c.MustIncludeDeviceIDs)}]"));
+
+    private static string Describe(PreferredQuery query) =>
+        string.Join(" | ", Enumerable.Range(0, query.ContainerCount).Select(c =>
+            $"size={query.AllocationSize(c)} " +
+            $"available=[{string.Join(",", Enumerable.Range(0, query.AvailableCount(c)).Select(i => Encoding.UTF8.GetString(query.Available(c, i))))}] " +
+            $"must=[{string.Join(",", Enumerable.Range(0, query.MustIncludeCount(c)).Select(i => Encoding.UTF8.GetString(query.MustInclude(c, i))))}]"));
+
+    /// <summary>Google.Protobuf's reading of <paramref name="bytes"/>, or null where it refuses them.</summary>
+    private static string? Theirs(byte[] bytes)
+    {
+        try
+        {
+            return Describe(PreferredAllocationRequest.Parser.ParseFrom(bytes));
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+    }
+
+    private static string? Ours(byte[] bytes)
+    {
+        try
+        {
+            using var query = PreferredQuery.Parse(bytes);
+            return Describe(query);
+        }
+        catch (ProtobufWireException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] Field(int number, int wireType, params byte[] body) => [.. Varint((ulong)(number << 3 | wireType)), .. body];
+
+    private static byte[] Varint(ulong value)
+    {
+        var bytes = new List<byte>();
+        while (value >= 0x80)
+        {
+            bytes.Add((byte)(value | 0x80));
+            value >>= 7;
+        }
+        bytes.Add((byte)value);
+        return [.. bytes];
+    }
+
+    private static byte[] Delimited(int number, byte[] body) => Field(number, 2, [.. Varint((ulong)body.Length), .. body]);
+
+    private static byte[] Text(int number, string s) => Delimited(number, Encoding.UTF8.GetBytes(s));
+
+    /// <summary>One unknown field of each wire type, a group with a nested group and a field inside.</summary>
+    private static readonly byte[] Unknowns =
+    [
+        .. Field(7, 0, Varint(ulong.MaxValue)), .. Field(8, 1, new byte[8]), .. Delimited(9, [1, 2, 3]), .. Field(10, 5, new byte[4]),
+        .. Field(11, 3), .. Field(12, 3), .. Field(1, 0, 5), .. Field(12, 4), .. Text(2, "x"), .. Field(11, 4),
+    ];
+
+    public static TheoryData<string, byte[]> WellFormed()
+    {
+        var data = new TheoryData<string, byte[]>
+        {
+            { "empty", [] },
+            { "one empty container", Delimited(1, []) },
+            { "fields in any order, interleaved", Delimited(1, [.. Text(2, "m1"), .. Text(1, "a1"), .. Field(3, 0, 7), .. Text(1, "a2"), .. Text(2, "m2")]) },
+            { "the last size wins", Delimited(1, [.. Field(3, 0, 7), .. Field(3, 0, 9)]) },
+            { "a negative size (ten bytes)", Delimited(1, Field(3, 0, Varint(unchecked((ulong)-5L)))) },
+            { "a size past 32 bits keeps its low bits", Delimited(1, Field(3, 0, Varint(1UL << 32 | 3))) },
+            { "unknown fields everywhere", [.. Unknowns, .. Delimited(1, [.. Unknowns, .. Text(1, "a"), .. Unknowns]), .. Unknowns] },
+            { "field 1 with another wire type is unknown", [.. Field(1, 0, 1), .. Delimited(1, [.. Field(1, 0, 1), .. Field(3, 2, 0), .. Text(1, "a")])] },
+            { "a length as a ten-byte varint", Delimited(1, Field(1, 2, [.. Varint(1UL << 40 | 2), (byte)'a', (byte)'b'])) },
+            { "a tag as a ten-byte varint", Delimited(1, [.. Varint(1UL << 40 | 10), 1, (byte)'a']) },
+            { "non-ASCII", Delimited(1, [.. Text(1, "gpu-ü"), .. Text(2, "gpu-€-\U0001F600")]) },
+            { "invalid UTF-8 in an unknown field", Delimited(1, [.. Field(9, 2, 3, 0xff, 0xfe, (byte)'a'), .. Text(1, "a")]) },
+            { "two containers", [.. Delimited(1, Text(1, "a")), .. Delimited(1, Text(2, "b"))] },
+        };
+        var request = new PreferredAllocationRequest();
+        for (var c = 0; c < 3; c++)
+        {
+            var container = new ContainerPreferredAllocationRequest { AllocationSize = 30 * c };
+            container.AvailableDeviceIDs.Add(Enumerable.Range(0, 300).Select(i => $"cnvrg-meta-{c}-{i}-GPU-{c:x8}"));
+            container.MustIncludeDeviceIDs.Add(Enumerable.Range(0, c).Select(i => $"cnvrg-meta-{c}-{i}-GPU-{c:x8}"));
+            request.ContainerRequests.Add(container);
+        }
+        data.Add("generated, three containers of 300", request.ToByteArray());
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(WellFormed))]
+    public void ReadsWhatGoogleProtobufReads(string name, byte[] bytes)
+    {
+        var theirs = Theirs(bytes);
+        Assert.True(theirs is not null, $"{name}: Google.Protobuf refuses the sample itself");
+        Assert.Equal(theirs, Ours(bytes));
+    }
+
+    public static TheoryData<string, byte[]> Malformed() => new()
+    {
+        { "a varint cut short", [0x0A, 0x80] },
+        { "an available ID that is not UTF-8", Delimited(1, Field(1, 2, 3, 0xff, 0xfe, (byte)'a')) },
+        { "a must-include ID that is a lone surrogate in UTF-8", Delimited(1, Field(2, 2, 3, 0xed, 0xa0, 0x80)) },
+        { "a varint of 11 bytes", [0x08, .. Enumerable.Repeat((byte)0x80, 10), 0x01] },
+        { "a container longer than the message", [0x0A, 0x05, 0x0A, 0x00] },
+        { "a string longer than its container", [0x0A, 0x02, 0x0A, 0x05, (byte)'a', (byte)'b', (byte)'c', (byte)'d', (byte)'e'] },
+        { "a negative length", Field(1, 2, Varint(unchecked((ulong)-1L))) },
+        { "field number 0", [0x00] },
+        { "field number 0 in a container", Delimited(1, [0x02, 0x00]) },
+        { "wire type 6", Field(9, 6) },
+        { "wire type 7 in a container", Delimited(1, Field(9, 7)) },
+        { "an end group without its start", Field(9, 4) },
+        { "a group never ended", Field(9, 3, Field(1, 0, 1)) },
+        { "a group ended by another's end", [.. Field(9, 3), .. Field(10, 4)] },
+        { "a fixed64 cut short", Field(9, 1, 1, 2, 3) },
+        { "a fixed32 cut short in a container", Delimited(1, Field(9, 5, 1, 2)) },
+        { "groups nested past the recursion limit", [.. Enumerable.Range(0, 101).SelectMany(_ => Field(9, 3)), .. Enumerable.Range(0, 101).SelectMany(_ => Field(9, 4))] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public void RefusesWhatGoogleProtobufRefuses(string name, byte[] bytes)
+    {
+        Assert.True(Theirs(bytes) is null, $"{name}: Google.Protobuf reads the sample");
+        Assert.Throws<ProtobufWireException>(() => PreferredQuery.Parse(bytes).Dispose());
+    }
+
+    [Fact]
+    public void GroupsNestedJustWithinTheLimitAreSkipped()
+    {
+        byte[] bytes = [.. Enumerable.Range(0, 99).SelectMany(_ => Field(9, 3)), .. Enumerable.Range(0, 99).SelectMany(_ => Field(9, 4)), .. Delimited(1, Text(1, "a"))];
+        Assert.NotNull(Theirs(bytes));
+        Assert.Equal(Theirs(bytes), Ours(bytes));
+    }
+
+    /// <summary>
+    /// Random damage to real requests (bytes changed, cut, repeated, inserted): wherever Google.Protobuf reads a
+    /// message, ours reads the same, and wherever it refuses one, ours refuses it too.
+    /// </summary>
+    [Fact]
+    public void AgreesWithGoogleProtobufOnDamagedRequests()
+    {
+        var random = new Random(20261202);
+        var seeds = WellFormed().Select(row => (byte[])row[1]).Where(b => b.Length is > 0 and < 4096).ToList();
+        var disagreements = new List<string>();
+        var refused = 0;
+        for (var run = 0; run < 30_000 && disagreements.Count < 5; run++)
+        {
+            var bytes = seeds[random.Next(seeds.Count)].ToList();
+            for (var edits = random.Next(1, 4); edits > 0 && bytes.Count > 0; edits--)
+            {
+                var at = random.Next(bytes.Count);
+                switch (random.Next(4))
+                {
+                    case 0: bytes[at] = (byte)random.Next(256); break;
+                    case 1: bytes.RemoveRange(at, bytes.Count - at); break;
+                    case 2: bytes.InsertRange(at, bytes.GetRange(at, Math.Min(bytes.Count - at, random.Next(1, 8)))); break;
+                    default: bytes.Insert(at, (byte)random.Next(256)); break;
+                }
+            }
+            var input = bytes.ToArray();
+            var theirs = Theirs(input);
+            var ours = Ours(input);
+            if (theirs is null)
+                refused++;
+            if (theirs != ours)
+                disagreements.Add($"{Convert.ToHexString(input)}: Google.Protobuf {theirs ?? "refuses"}, ours {ours ?? "refuses"}");
+        }
+        Assert.Empty(disagreements);
+        Assert.InRange(refused, 1000, 29_000); // both kinds of input were tried
+    }
+
+    [Fact]
+    public void WritesTheBytesGoogleProtobufWrites()
+    {
+        var plan = Plan(3, 100);
+        var index = PlanIndex.Of(plan);
+        var answer = new PreferredAnswer(index);
+        answer.Add([]);
+        answer.Add([0, 1, 2, 150, 299]);
+        answer.Add([.. Enumerable.Range(0, 300)]); // a container of more than 16 KiB: a three-byte length
+        var bytes = new byte[answer.CalculateSize()];
+        answer.WriteTo(bytes);
+        var expected = answer.ToResponse().ToByteArray();
+        Assert.Equal(expected, bytes);
+        Assert.Equal(index.IdAt(150), PreferredAllocationResponse.Parser.ParseFrom(bytes).ContainerResponses[1].DeviceIDs[3]);
+    }
+
+    [Fact]
+    public void ServesTheAnswerOfThePolicyForTheSameStrings()
+    {
+        using var backend = MetaGpu.Nvml.SimulatedBackend.Parse("4");
+        var state = Directory.CreateTempSubdirectory("mg-wire-");
+        try
+        {
+            var node = MetaGpu.Tests.Support.SimulatedPluginNode.Of(backend, state.FullName);
+            var plugin = new MetaGpuDevicePlugin(MetaGpu.DevicePlugin.Config.ResourceSharing.DefaultResourceName, node.State, node.Allocations, null, CancellationToken.None);
+            var plan = node.State.Current.Plan.Find(MetaGpu.DevicePlugin.Config.ResourceSharing.DefaultResourceName)!;
+            var all = PlanIndex.Of(plan).Ids.SelectMany(x => x).ToList();
+            var available = all.Where((_, i) => i % 3 != 0).ToList();
+            var must = available.Skip(150).Take(5).ToList();
+            var container = new ContainerPreferredAllocationRequest { AllocationSize = 70 };
+            container.AvailableDeviceIDs.Add(available);
+            container.MustIncludeDeviceIDs.Add(must);
+            container.AvailableDeviceIDs.Add("not-ours"); // left out of the answer
+            var request = new PreferredAllocationRequest { ContainerRequests = { container } };
+
+            using var query = PreferredQuery.Parse(request.ToByteArray());
+            var answer = plugin.GetPreferredAllocation(query, null!).Result;
+            var expected = AllocationPolicy.Preferred(plan, available, must, 70, node.State.Current.Config.Policy);
+            Assert.Equal(70, expected.Count);
+            Assert.Equal(expected, answer.ToResponse().ContainerResponses.Single().DeviceIDs);
+            Assert.Equal(expected, plugin.GetPreferredAllocation(request, null!).Result.ContainerResponses.Single().DeviceIDs);
+        }
+        finally
+        {
+            state.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void PlanIndexFindsEveryAdvertisedIdByItsBytesAndNothingElse()
+    {
+        var plan = Plan(3, 100);
+        var index = PlanIndex.Of(plan);
+        for (var order = 0; order < index.Gpus.Length; order++)
+        {
+            for (var share = 0; share < index.Ids[order].Length; share++)
+            {
+                var id = index.Ids[order][share];
+                Assert.True(index.TryFind(Encoding.UTF8.GetBytes(id), out var o, out var s));
+                Assert.Equal((order, share), (o, s));
+                Assert.True(index.TryFind(id, out o, out s));
+                Assert.Equal((order, share), (o, s));
+                Assert.Equal(id, Encoding.UTF8.GetString(index.Utf8At(index.PositionOf(order, share))));
+            }
+        }
+        var some = index.Ids[1][42];
+        foreach (var near in new[] { some + "0", some[..^1], some.ToUpperInvariant(), " " + some, some.Replace("-42-", "-042-"), "", "cnvrg-meta-" })
+        {
+            Assert.False(index.TryFind(Encoding.UTF8.GetBytes(near), out _, out _), near);
+            Assert.False(index.TryFind(near, out _, out _), near);
+        }
+        Assert.False(index.TryFind((string?)null, out _, out _));
+        Assert.False(index.TryFind(new string('x', 5000), out _, out _)); // longer than the stack buffer
+    }
+
+    [Fact]
+    public void AStringThatIsNotUnicodeIsNoAdvertisedId()
+    {
+        // A UUID the inventory reports with a replacement character: a lone surrogate must not match it.
+        var plan = new ResourcePlan(Resource, [new PlannedGpu("GPU-\uFFFD", 0, 4, 0, 80UL << 30)]);
+        var index = PlanIndex.Of(plan);
+        var advertised = index.Ids[0][1];
+        Assert.True(index.TryFind(advertised, out _, out _));
+        Assert.False(index.TryFind(advertised.Replace('\uFFFD', '\uD800'), out _, out _));
+    }
+
+    [Fact]
+    public void ADuplicatedUuidResolvesToItsFirstEntry()
+    {
+        var plan = new ResourcePlan(Resource, [new PlannedGpu("GPU-a", 0, 4, 0, 80UL << 30), new PlannedGpu("GPU-a", 1, 4, 0, 80UL << 30)]);
+        var index = PlanIndex.Of(plan);
+        Assert.True(index.TryFind(index.Ids[0][2], out var order, out var share));
+        Assert.Equal((0, 2), (order, share));
+        Assert.False(index.TryFind(index.Ids[1][2], out _, out _)); // the second entry's IDs are not served
+    }
+}
