@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Grpc.Core;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
@@ -53,7 +54,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         .AddUnary(KubeletApi.GetDevicePluginOptions, GetDevicePluginOptions, inline: true)
         .AddServerStreaming(KubeletApi.ListAndWatch, ListAndWatch)
         .AddUnary(PreferredAllocationWire.Method, GetPreferredAllocation)
-        .AddUnary(KubeletApi.Allocate, Allocate)
+        .AddUnary(AllocateAnswer.Method, AllocateServed)
         .AddUnary(KubeletApi.PreStartContainer, PreStartContainer, inline: true);
 
     public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context)
@@ -148,7 +149,12 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         return answer;
     }
 
-    public override Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context)
+    /// <summary>The generated service's entry (the server binds <see cref="AllocateServed"/>, which answers the same bytes).</summary>
+    public override async Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context) =>
+        (await AllocateServed(request, context).ConfigureAwait(false)).ToResponse();
+
+    /// <summary>Allocate as served: each container's answer serialized once per allocation record (<see cref="AllocateAnswer"/>).</summary>
+    internal Task<AllocateAnswer> AllocateServed(AllocateRequest request, ServerCallContext context)
     {
         if (additions?.Pending is { IsCompleted: false } pending)
             return AllocateWhenPublishedAsync(pending, request, context);
@@ -156,7 +162,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     }
 
     /// <summary>An Allocate during mgctl's installation: answered once it is installed (or <see cref="ContainerAdditions.MaxWait"/> has passed).</summary>
-    private async Task<AllocateResponse> AllocateWhenPublishedAsync(Task pending, AllocateRequest request, ServerCallContext context)
+    private async Task<AllocateAnswer> AllocateWhenPublishedAsync(Task pending, AllocateRequest request, ServerCallContext context)
     {
         using var waited = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
         await Deferral.UntilAsync(pending, ContainerAdditions.MaxWait, waited.Token).ConfigureAwait(false);
@@ -164,17 +170,21 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         return await AllocateNow(request).ConfigureAwait(false);
     }
 
-    private Task<AllocateResponse> AllocateNow(AllocateRequest request)
+    private Task<AllocateAnswer> AllocateNow(AllocateRequest request)
     {
         CheckContainerCount(request.ContainerRequests.Count, "Allocate");
         var current = state.Current;
         var plan = PlanOrThrow(current);
-        var response = new AllocateResponse();
+        var response = new AllocateAnswer();
         var spans = new List<string>();
-        var summaries = new List<ContainerSummary>();
+        var summaries = new List<ContainerAnswer>();
         var records = new List<AllocationRecord>();
         foreach (var container in request.ContainerRequests)
-            response.ContainerResponses.Add(AllocateContainer(plan, current, container.DevicesIds, spans, summaries, records));
+        {
+            var answer = AllocateContainer(plan, current, container.DevicesIds, spans, records);
+            response.Add(answer.Bytes);
+            summaries.Add(answer);
+        }
 
         // Every request is checked before any file is written, and every file is written before the answer: a
         // container never starts with a mount of a file that is not there.
@@ -221,7 +231,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         return true;
     }
 
-    private static int TotalCount(List<ContainerSummary> summaries)
+    private static int TotalCount(List<ContainerAnswer> summaries)
     {
         var total = 0;
         foreach (var c in summaries)
@@ -290,12 +300,12 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
     /// <summary>
     /// What one container gets: the physical GPUs behind its meta-devices, its share of each, its memory limit.
-    /// A spanning warning goes to <paramref name="spans"/> and the log summary to <paramref name="summaries"/>, so the
-    /// caller logs a bounded number of lines per request; the allocation file's record goes to <paramref name="records"/>
-    /// for the caller to write once every container of the request has been checked.
+    /// A spanning warning goes to <paramref name="spans"/>, so the caller logs a bounded number of lines per request;
+    /// the allocation file's record goes to <paramref name="records"/> for the caller to write once every container of
+    /// the request has been checked. The answer itself is made once per record (<see cref="AnswerOf"/>).
     /// </summary>
-    private ContainerAllocateResponse AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans,
-        List<ContainerSummary> summaries, List<AllocationRecord> records)
+    private ContainerAnswer AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans,
+        List<AllocationRecord> records)
     {
         var config = current.Config;
         if (ids.Count == 0)
@@ -327,10 +337,11 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             }
         }
 
-        var gpus = JoinGpus(shape, static s => s.Gpu.Uuid);
+        var record = PlanIndex.Of(plan).RecordOf(ResourceName, positions, shape);
+        var answer = AnswerOf(record, shape, config.DeviceListStrategy);
         if (shape.SpansMoreGpusThanNeeded)
         {
-            var message = $"{ResourceName}: {ids.Count} meta-devices would fit on {shape.MinimumGpus} GPU(s) but were given on {shape.PerGpu.Count} ({gpus})";
+            var message = $"{ResourceName}: {ids.Count} meta-devices would fit on {shape.MinimumGpus} GPU(s) but were given on {shape.PerGpu.Count} ({answer.Gpus})";
             if (config.Spanning == SpanningMode.Reject)
             {
                 if (MayLog(out var lines))
@@ -339,13 +350,33 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             }
             spans.Add(message);
         }
+        records.Add(record);
+        return answer;
+    }
 
+    /// <summary>
+    /// Answers kept by record: a record is a pure function of the plan and the set of meta-devices, and
+    /// <see cref="PlanIndex.RecordOf"/> keeps it while it recurs, so an answer lives as long as its record. An entry
+    /// stands only for the strategy and mgctl's mounts it was made with.
+    /// </summary>
+    private readonly ConditionalWeakTable<AllocationRecord, ContainerAnswer> _answers = new();
+
+    /// <summary>One container's answer, serialized, with what the log says of it.</summary>
+    private sealed record ContainerAnswer(byte[] Bytes, int Count, string Gpus, string Shares, ulong MaxMemoryMiB, string Key,
+        DeviceListStrategy Strategy, ContainerAdditions.Snapshot? Additions);
+
+    private ContainerAnswer AnswerOf(AllocationRecord record, AllocationShape shape, DeviceListStrategy strategy)
+    {
+        var extra = additions?.Current;
+        if (_answers.TryGetValue(record, out var known) && known.Strategy == strategy && ReferenceEquals(known.Additions, extra))
+            return known;
+
+        var gpus = JoinGpus(shape, static s => s.Gpu.Uuid);
         var response = new ContainerAllocateResponse();
         // Memory in proportion to the share of each GPU (MiB, rounded down once per GPU, not per share).
-        var record = PlanIndex.Of(plan).RecordOf(ResourceName, positions, shape);
         var maxMemoryMiB = record.MemoryLimitMiB;
         var shares = JoinGpus(shape, static s => string.Create(CultureInfo.InvariantCulture, $"{s.Gpu.Uuid}={s.Count}/{s.Gpu.MetaGpus}"));
-        switch (config.DeviceListStrategy)
+        switch (strategy)
         {
             case DeviceListStrategy.EnvVar:
                 response.Envs["NVIDIA_VISIBLE_DEVICES"] = gpus;
@@ -362,27 +393,23 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         response.Envs["METAGPU_DEVICE_UUIDS"] = gpus;
         response.Envs["METAGPU_DEVICE_IDS"] = string.Join(",", record.DeviceIds); // sorted (ordinal) by the record
         response.Envs["METAGPU_SHARES"] = shares;
-        response.Envs["METAGPU_REQUEST"] = ids.Count.ToString(CultureInfo.InvariantCulture);
+        response.Envs["METAGPU_REQUEST"] = record.DeviceIds.Count.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_MAX_MEM"] = maxMemoryMiB.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_ALLOCATION"] = AllocationContainerPaths.Documented;
         var hostPath = allocations.PathOf(record.Key);
         response.Mounts.Add(new Mount { ContainerPath = AllocationContainerPaths.Documented, HostPath = hostPath, ReadOnly = true });
         response.Mounts.Add(new Mount { ContainerPath = AllocationContainerPaths.ForResource(ResourceName), HostPath = hostPath, ReadOnly = true });
-        if (additions is not null)
+        if (extra is not null)
         {
-            var extra = additions.Current;
             foreach (var m in extra.Mounts)
                 response.Mounts.Add(new Mount { ContainerPath = m.ContainerPath, HostPath = m.HostPath, ReadOnly = true });
             foreach (var (name, value) in extra.Environment)
                 response.Envs[name] = value;
         }
-        summaries.Add(new ContainerSummary(ids.Count, gpus, shares, maxMemoryMiB, record.Key));
-        records.Add(record);
-        return response;
+        var answer = new ContainerAnswer(response.ToByteArray(), record.DeviceIds.Count, gpus, shares, maxMemoryMiB, record.Key, strategy, extra);
+        _answers.AddOrUpdate(record, answer);
+        return answer;
     }
-
-    /// <summary>What the log says of one container's allocation.</summary>
-    private sealed record ContainerSummary(int Count, string Gpus, string Shares, ulong MaxMemoryMiB, string Key);
 
     /// <summary>The CDI name of a whole NVIDIA GPU, as the NVIDIA container toolkit generates its spec.</summary>
     public static string CdiName(string uuid) => "nvidia.com/gpu=" + uuid;
