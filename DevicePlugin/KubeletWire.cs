@@ -18,15 +18,29 @@ internal static class PreferredAllocationWire
         "GetPreferredAllocation",
         new Marshaller<PreferredQuery>(static (_, _) => throw new NotSupportedException("a PreferredQuery is only read"),
             static context => PreferredQuery.Parse(context.PayloadAsReadOnlySequence())),
-        new Marshaller<PreferredAnswer>(static (answer, context) =>
-        {
-            var size = answer.CalculateSize();
-            context.SetPayloadLength(size);
-            var writer = context.GetBufferWriter();
-            answer.WriteTo(writer.GetSpan(size)[..size]);
-            writer.Advance(size);
-            context.Complete();
-        }, static _ => throw new NotSupportedException("a PreferredAnswer is only written")));
+        WrittenOnly<PreferredAnswer>());
+
+    /// <summary>
+    /// The marshaller of an answer written by hand: its size first (the frame's length), then its bytes straight into
+    /// the call's buffer. The server only writes answers, so reading one back is not supported.
+    /// </summary>
+    public static Marshaller<T> WrittenOnly<T>() where T : class, IWrittenAnswer => new(static (answer, context) =>
+    {
+        var size = answer.CalculateSize();
+        context.SetPayloadLength(size);
+        var writer = context.GetBufferWriter();
+        answer.WriteTo(writer.GetSpan(size)[..size]);
+        writer.Advance(size);
+        context.Complete();
+    }, static _ => throw new NotSupportedException($"a {typeof(T).Name} is only written"));
+}
+
+/// <summary>A protobuf message the server writes by hand: <see cref="WriteTo"/> fills exactly <see cref="CalculateSize"/> bytes.</summary>
+internal interface IWrittenAnswer
+{
+    int CalculateSize();
+
+    void WriteTo(Span<byte> destination);
 }
 
 /// <summary>The request's protobuf was not well formed (the same inputs Google.Protobuf refuses; tests compare).</summary>
@@ -282,7 +296,7 @@ internal sealed class PreferredQuery : IDisposable
 /// the answer's order, written as the IDs' UTF-8 bytes from the plan (<see cref="PlanIndex.Utf8At"/>), byte for byte
 /// what Google.Protobuf writes for the same response (tests compare).
 /// </summary>
-internal sealed class PreferredAnswer(PlanIndex index)
+internal sealed class PreferredAnswer(PlanIndex index) : IWrittenAnswer
 {
     private readonly List<List<int>> _containers = [];
 
@@ -364,19 +378,10 @@ internal sealed class PreferredAnswer(PlanIndex index)
 /// kubelet repeats Allocate for the same devices when a pod's containers restart); building its ten environment
 /// variables, the list of 30 IDs and the mounts each time was most of the handler's own work (measured).
 /// </summary>
-internal sealed class AllocateAnswer
+internal sealed class AllocateAnswer : IWrittenAnswer
 {
     public static readonly Method<Proto.DevicePlugin.V1Beta1.AllocateRequest, AllocateAnswer> Method = new(MethodType.Unary,
-        KubeletApi.DevicePluginService, "Allocate", KubeletApi.Allocate.RequestMarshaller,
-        new Marshaller<AllocateAnswer>(static (answer, context) =>
-        {
-            var size = answer.CalculateSize();
-            context.SetPayloadLength(size);
-            var writer = context.GetBufferWriter();
-            answer.WriteTo(writer.GetSpan(size)[..size]);
-            writer.Advance(size);
-            context.Complete();
-        }, static _ => throw new NotSupportedException("an AllocateAnswer is only written")));
+        KubeletApi.DevicePluginService, "Allocate", KubeletApi.Allocate.RequestMarshaller, PreferredAllocationWire.WrittenOnly<AllocateAnswer>());
 
     private readonly List<byte[]> _containers = [];
 
