@@ -205,7 +205,7 @@ public sealed class PreferredAllocationWireTests
     }
 
     [Fact]
-    public void ServesTheAnswerOfThePolicyForTheSameStrings()
+    public async Task ServesTheAnswerOfThePolicyForTheSameStrings()
     {
         using var backend = MetaGpu.Nvml.SimulatedBackend.Parse("4");
         var state = Directory.CreateTempSubdirectory("mg-wire-");
@@ -224,11 +224,11 @@ public sealed class PreferredAllocationWireTests
             var request = new PreferredAllocationRequest { ContainerRequests = { container } };
 
             using var query = PreferredQuery.Parse(request.ToByteArray());
-            var answer = plugin.GetPreferredAllocation(query, null!).Result;
+            var answer = await plugin.GetPreferredAllocation(query, null!);
             var expected = AllocationPolicy.Preferred(plan, available, must, 70, node.State.Current.Config.Policy);
             Assert.Equal(70, expected.Count);
             Assert.Equal(expected, answer.ToResponse().ContainerResponses.Single().DeviceIDs);
-            Assert.Equal(expected, plugin.GetPreferredAllocation(request, null!).Result.ContainerResponses.Single().DeviceIDs);
+            Assert.Equal(expected, (await plugin.GetPreferredAllocation(request, null!)).ContainerResponses.Single().DeviceIDs);
         }
         finally
         {
