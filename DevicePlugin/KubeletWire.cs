@@ -1,4 +1,5 @@
 using System.Buffers;
+using Google.Protobuf;
 using Grpc.Core;
 using MetaGpu.Rpc.Http2;
 
@@ -35,7 +36,7 @@ internal static class PreferredAllocationWire
     }, static _ => throw new NotSupportedException($"a {typeof(T).Name} is only written"));
 }
 
-/// <summary>A protobuf message the server writes by hand: <see cref="WriteTo"/> fills exactly <see cref="CalculateSize"/> bytes.</summary>
+/// <summary>A protobuf message the server writes by hand: <see cref="WriteTo"/> fills exactly the bytes the <see cref="CalculateSize"/> just before it gave.</summary>
 internal interface IWrittenAnswer
 {
     int CalculateSize();
@@ -300,50 +301,43 @@ internal sealed class PreferredAnswer(PlanIndex index) : IWrittenAnswer
 {
     private readonly List<List<int>> _containers = [];
 
+    /// <summary>Each container's encoded size, from <see cref="CalculateSize"/> for <see cref="WriteTo"/>.</summary>
+    private int[] _sizes = [];
+
     public PlanIndex Index { get; } = index;
 
     public int ContainerCount => _containers.Count;
 
-    /// <summary>Container <paramref name="container"/>'s answer: positions in the plan.</summary>
-    public IReadOnlyList<int> Positions(int container) => _containers[container];
-
     public void Add(List<int> positions) => _containers.Add(positions);
-
-    private int ContainerSize(List<int> positions)
-    {
-        var size = 0;
-        foreach (var p in positions)
-        {
-            var length = Index.Utf8At(p).Length;
-            size += 1 + VarintSize((uint)length) + length;
-        }
-        return size;
-    }
 
     public int CalculateSize()
     {
+        _sizes = new int[_containers.Count];
         var size = 0;
-        foreach (var c in _containers)
+        for (var c = 0; c < _containers.Count; c++)
         {
-            var inner = ContainerSize(c);
-            size += 1 + VarintSize((uint)inner) + inner;
+            var inner = 0;
+            foreach (var p in _containers[c])
+                inner += 1 + CodedOutputStream.ComputeLengthSize(Index.Utf8At(p).Length) + Index.Utf8At(p).Length;
+            _sizes[c] = inner;
+            size += 1 + CodedOutputStream.ComputeLengthSize(inner) + inner;
         }
         return size;
     }
 
-    /// <summary>Writes the response into exactly <see cref="CalculateSize"/> bytes.</summary>
+    /// <summary>Writes the response into exactly the bytes <see cref="CalculateSize"/>, called just before, gave.</summary>
     public void WriteTo(Span<byte> destination)
     {
         var at = 0;
-        foreach (var c in _containers)
+        for (var c = 0; c < _containers.Count; c++)
         {
             destination[at++] = 10; // repeated ContainerPreferredAllocationResponse container_responses = 1
-            at += WriteVarint(destination[at..], (uint)ContainerSize(c));
-            foreach (var p in c)
+            at += ProtobufVarint.Write(destination[at..], (uint)_sizes[c]);
+            foreach (var p in _containers[c])
             {
                 var id = Index.Utf8At(p);
                 destination[at++] = 10; // repeated string deviceIDs = 1
-                at += WriteVarint(destination[at..], (uint)id.Length);
+                at += ProtobufVarint.Write(destination[at..], (uint)id.Length);
                 id.CopyTo(destination[at..]);
                 at += id.Length;
             }
@@ -366,9 +360,6 @@ internal sealed class PreferredAnswer(PlanIndex index) : IWrittenAnswer
         return response;
     }
 
-    private static int VarintSize(uint value) => ProtobufVarint.Size(value);
-
-    private static int WriteVarint(Span<byte> destination, uint value) => ProtobufVarint.Write(destination, value);
 }
 
 /// <summary>
@@ -392,7 +383,7 @@ internal sealed class AllocateAnswer : IWrittenAnswer
     {
         var size = 0;
         foreach (var c in _containers)
-            size += 1 + ProtobufVarint.Size((uint)c.Length) + c.Length;
+            size += 1 + CodedOutputStream.ComputeLengthSize(c.Length) + c.Length;
         return size;
     }
 
@@ -420,11 +411,12 @@ internal sealed class AllocateAnswer : IWrittenAnswer
     }
 }
 
-/// <summary>Protobuf's base-128 varints, for the messages written by hand here.</summary>
+/// <summary>
+/// Protobuf's base-128 varint, written into a span (Google.Protobuf sizes it, <see cref="CodedOutputStream.ComputeLengthSize"/>,
+/// but writes only through its own streams).
+/// </summary>
 internal static class ProtobufVarint
 {
-    public static int Size(uint value) => value < 1 << 7 ? 1 : value < 1 << 14 ? 2 : value < 1 << 21 ? 3 : value < 1 << 28 ? 4 : 5;
-
     public static int Write(Span<byte> destination, uint value)
     {
         var n = 0;

@@ -178,10 +178,9 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var response = new AllocateAnswer();
         var spans = new List<string>();
         var summaries = new List<ContainerAnswer>();
-        var records = new List<AllocationRecord>();
         foreach (var container in request.ContainerRequests)
         {
-            var answer = AllocateContainer(plan, current, container.DevicesIds, spans, records);
+            var answer = AllocateContainer(plan, current, container.DevicesIds, spans);
             response.Add(answer.Bytes);
             summaries.Add(answer);
         }
@@ -190,8 +189,8 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         // container never starts with a mount of a file that is not there.
         try
         {
-            foreach (var record in records)
-                allocations.Write(record);
+            foreach (var answer in summaries)
+                allocations.Write(answer.Record);
         }
         catch (AllocationFileException e)
         {
@@ -210,10 +209,10 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         var first = summaries[0];
         if (summaries.Count == 1)
             lines.LogInformation("Allocate {Resource}: {Count} meta-devices on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
-                ResourceName, first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
+                ResourceName, first.Record.Request, first.Gpus, first.Shares, first.Record.MemoryLimitMiB, first.Record.Key);
         else
             lines.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
-                ResourceName, summaries.Count, TotalCount(summaries), first.Count, first.Gpus, first.Shares, first.MaxMemoryMiB, first.Key);
+                ResourceName, summaries.Count, TotalCount(summaries), first.Record.Request, first.Gpus, first.Shares, first.Record.MemoryLimitMiB, first.Record.Key);
         return Task.FromResult(response);
     }
 
@@ -235,7 +234,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     {
         var total = 0;
         foreach (var c in summaries)
-            total += c.Count;
+            total += c.Record.Request;
         return total;
     }
 
@@ -301,11 +300,10 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// <summary>
     /// What one container gets: the physical GPUs behind its meta-devices, its share of each, its memory limit.
     /// A spanning warning goes to <paramref name="spans"/>, so the caller logs a bounded number of lines per request;
-    /// the allocation file's record goes to <paramref name="records"/> for the caller to write once every container of
-    /// the request has been checked. The answer itself is made once per record (<see cref="AnswerOf"/>).
+    /// the answer carries the allocation file's record for the caller to write once every container of the request
+    /// has been checked. The answer itself is made once per record (<see cref="AnswerOf"/>).
     /// </summary>
-    private ContainerAnswer AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans,
-        List<AllocationRecord> records)
+    private ContainerAnswer AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans)
     {
         var config = current.Config;
         if (ids.Count == 0)
@@ -350,7 +348,6 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             }
             spans.Add(message);
         }
-        records.Add(record);
         return answer;
     }
 
@@ -361,9 +358,9 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// </summary>
     private readonly ConditionalWeakTable<AllocationRecord, ContainerAnswer> _answers = new();
 
-    /// <summary>One container's answer, serialized, with what the log says of it.</summary>
-    private sealed record ContainerAnswer(byte[] Bytes, int Count, string Gpus, string Shares, ulong MaxMemoryMiB, string Key,
-        DeviceListStrategy Strategy, ContainerAdditions.Snapshot? Additions);
+    /// <summary>One container's answer, serialized, with its record and what else the log says of it.</summary>
+    private sealed record ContainerAnswer(byte[] Bytes, AllocationRecord Record, string Gpus, string Shares, DeviceListStrategy Strategy,
+        ContainerAdditions.Snapshot? Additions);
 
     private ContainerAnswer AnswerOf(AllocationRecord record, AllocationShape shape, DeviceListStrategy strategy)
     {
@@ -393,7 +390,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         response.Envs["METAGPU_DEVICE_UUIDS"] = gpus;
         response.Envs["METAGPU_DEVICE_IDS"] = string.Join(",", record.DeviceIds); // sorted (ordinal) by the record
         response.Envs["METAGPU_SHARES"] = shares;
-        response.Envs["METAGPU_REQUEST"] = record.DeviceIds.Count.ToString(CultureInfo.InvariantCulture);
+        response.Envs["METAGPU_REQUEST"] = record.Request.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_MAX_MEM"] = maxMemoryMiB.ToString(CultureInfo.InvariantCulture);
         response.Envs["METAGPU_ALLOCATION"] = AllocationContainerPaths.Documented;
         var hostPath = allocations.PathOf(record.Key);
@@ -406,7 +403,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             foreach (var (name, value) in extra.Environment)
                 response.Envs[name] = value;
         }
-        var answer = new ContainerAnswer(response.ToByteArray(), record.DeviceIds.Count, gpus, shares, maxMemoryMiB, record.Key, strategy, extra);
+        var answer = new ContainerAnswer(response.ToByteArray(), record, gpus, shares, strategy, extra);
         _answers.AddOrUpdate(record, answer);
         return answer;
     }

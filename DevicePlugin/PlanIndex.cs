@@ -111,42 +111,36 @@ internal sealed class PlanIndex
     /// <summary>The advertised ID at <paramref name="position"/>.</summary>
     public string IdAt(int position) => _idAt[position];
 
+    /// <summary>The slot that holds <paramref name="utf8"/>'s position, or the empty slot where it would go.</summary>
+    private ref int SlotOf(ReadOnlySpan<byte> utf8)
+    {
+        var mask = _slots.Length - 1;
+        var i = Hash(utf8) & mask;
+        while (_slots[i] != 0 && !Utf8At(_slots[i] - 1).SequenceEqual(utf8))
+            i = (i + 1) & mask;
+        return ref _slots[i];
+    }
+
     /// <summary>Puts a position in the table unless an equal ID is there already (the first one stays).</summary>
     private void TryAddSlot(int position)
     {
-        var utf8 = Utf8At(position);
-        var mask = _slots.Length - 1;
-        for (var i = Hash(utf8) & mask; ; i = (i + 1) & mask)
-        {
-            var held = _slots[i] - 1;
-            if (held < 0)
-            {
-                _slots[i] = position + 1;
-                return;
-            }
-            if (Utf8At(held).SequenceEqual(utf8))
-                return;
-        }
+        ref var slot = ref SlotOf(Utf8At(position));
+        if (slot == 0)
+            slot = position + 1;
     }
 
     /// <summary>Where an ID given in UTF-8 lies, when it is one the plugin advertises (byte for byte).</summary>
     public bool TryFind(ReadOnlySpan<byte> utf8, out int order, out int share)
     {
-        var mask = _slots.Length - 1;
-        for (var i = Hash(utf8) & mask; ; i = (i + 1) & mask)
+        var position = SlotOf(utf8) - 1;
+        if (position < 0)
         {
-            var position = _slots[i] - 1;
-            if (position < 0)
-                break;
-            if (Utf8At(position).SequenceEqual(utf8))
-            {
-                order = _orderAt[position];
-                share = position - Offsets[order];
-                return true;
-            }
+            order = share = -1;
+            return false;
         }
-        order = share = -1;
-        return false;
+        order = _orderAt[position];
+        share = position - Offsets[order];
+        return true;
     }
 
     /// <summary>The index of <paramref name="plan"/>, built on first use and kept while the plan is.</summary>
