@@ -331,16 +331,10 @@ internal sealed class PreferredAnswer(PlanIndex index) : IWrittenAnswer
         var at = 0;
         for (var c = 0; c < _containers.Count; c++)
         {
-            destination[at++] = 10; // repeated ContainerPreferredAllocationResponse container_responses = 1
-            at += ProtobufVarint.Write(destination[at..], (uint)_sizes[c]);
+            // repeated ContainerPreferredAllocationResponse container_responses = 1, of repeated string deviceIDs = 1
+            at += ProtobufVarint.WriteField1Header(destination[at..], _sizes[c]);
             foreach (var p in _containers[c])
-            {
-                var id = Index.Utf8At(p);
-                destination[at++] = 10; // repeated string deviceIDs = 1
-                at += ProtobufVarint.Write(destination[at..], (uint)id.Length);
-                id.CopyTo(destination[at..]);
-                at += id.Length;
-            }
+                at += ProtobufVarint.WriteField1(destination[at..], Index.Utf8At(p));
         }
         if (at != destination.Length)
             throw new InvalidOperationException($"wrote {at} bytes of a {destination.Length}-byte answer");
@@ -393,10 +387,7 @@ internal sealed class AllocateAnswer : IWrittenAnswer
         var at = 0;
         foreach (var c in _containers)
         {
-            destination[at++] = 10;
-            at += ProtobufVarint.Write(destination[at..], (uint)c.Length);
-            c.CopyTo(destination[at..]);
-            at += c.Length;
+            at += ProtobufVarint.WriteField1(destination[at..], c);
         }
         if (at != destination.Length)
             throw new InvalidOperationException($"wrote {at} bytes of a {destination.Length}-byte answer");
@@ -417,6 +408,21 @@ internal sealed class AllocateAnswer : IWrittenAnswer
 /// </summary>
 internal static class ProtobufVarint
 {
+    /// <summary>Field 1's tag as a length-delimited field (every field written here is field 1) and its length.</summary>
+    public static int WriteField1Header(Span<byte> destination, int length)
+    {
+        destination[0] = 10;
+        return 1 + Write(destination[1..], (uint)length);
+    }
+
+    /// <summary>Field 1, length-delimited, with <paramref name="body"/>.</summary>
+    public static int WriteField1(Span<byte> destination, ReadOnlySpan<byte> body)
+    {
+        var n = WriteField1Header(destination, body.Length);
+        body.CopyTo(destination[n..]);
+        return n + body.Length;
+    }
+
     public static int Write(Span<byte> destination, uint value)
     {
         var n = 0;
