@@ -47,14 +47,15 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
     /// <summary>
     /// Serves this on <paramref name="server"/>. GetDevicePluginOptions and PreStartContainer answer a constant, so
-    /// they run inline on the connection's read loop; Allocate writes files and GetPreferredAllocation may weigh
-    /// hundreds of IDs, so they run on the thread pool.
+    /// they run inline on the connection's read loop. So does Allocate as far as it can without waiting: it answers
+    /// there when every file it hands out is already right, and goes on on the thread pool when one has to be
+    /// written (<see cref="AllocateNow"/>). GetPreferredAllocation may weigh hundreds of IDs, so it runs on the pool.
     /// </summary>
     public GrpcServer AddTo(GrpcServer server) => server
         .AddUnary(KubeletApi.GetDevicePluginOptions, GetDevicePluginOptions, inline: true)
         .AddServerStreaming(KubeletApi.ListAndWatch, ListAndWatch)
         .AddUnary(PreferredAllocationWire.Method, GetPreferredAllocation)
-        .AddUnary(AllocateAnswer.Method, AllocateServed)
+        .AddUnary(AllocateAnswer.Method, AllocateServed, inline: true)
         .AddUnary(KubeletApi.PreStartContainer, PreStartContainer, inline: true);
 
     public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context)
@@ -170,6 +171,13 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         return await AllocateNow(request).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Every request is checked before any file is written, and every file is written before the answer: a container
+    /// never starts with a mount of a file that is not there. Runs on the connection's read loop (the method is bound
+    /// inline): when every file is already right (<see cref="AllocationFiles.IsCurrent(AllocationRecord)"/>, a
+    /// <c>statx</c> or a read) it answers at once; when one must be written, the rest runs on the thread pool, so no
+    /// wait for the disk holds up the connection's other calls.
+    /// </summary>
     private Task<AllocateAnswer> AllocateNow(AllocateRequest request)
     {
         CheckContainerCount(request.ContainerRequests.Count, "Allocate");
@@ -185,12 +193,25 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             summaries.Add(answer);
         }
 
-        // Every request is checked before any file is written, and every file is written before the answer: a
-        // container never starts with a mount of a file that is not there.
+        List<AllocationRecord>? unwritten = null;
+        foreach (var answer in summaries)
+        {
+            if (!allocations.IsCurrent(answer.Record))
+                (unwritten ??= []).Add(answer.Record);
+        }
+        if (unwritten is not null)
+            return WriteThenAnswerAsync(unwritten, response, spans, summaries);
+        LogAllocated(spans, summaries);
+        return Task.FromResult(response);
+    }
+
+    private async Task<AllocateAnswer> WriteThenAnswerAsync(List<AllocationRecord> unwritten, AllocateAnswer response, List<string> spans, List<ContainerAnswer> summaries)
+    {
+        await Task.Yield(); // off the read loop: a write waits for the disk (fsync)
         try
         {
-            foreach (var answer in summaries)
-                allocations.Write(answer.Record);
+            foreach (var record in unwritten)
+                allocations.Write(record);
         }
         catch (AllocationFileException e)
         {
@@ -200,10 +221,15 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
                 logger.LogError("Allocate {Resource} failed: {Error}", ResourceName, e.Message);
             throw new RpcException(new Status(StatusCode.Internal, e.Message));
         }
+        LogAllocated(spans, summaries);
+        return response;
+    }
 
-        // At most one warning and one info line per request, whatever it holds, and no more requests' lines than the budget.
+    /// <summary>At most one warning and one info line per request, whatever it holds, and no more requests' lines than the budget.</summary>
+    private void LogAllocated(List<string> spans, List<ContainerAnswer> summaries)
+    {
         if (!MayLog(out var lines))
-            return Task.FromResult(response);
+            return;
         if (spans.Count > 0)
             lines.LogWarning("allocation spans GPUs: {Message}{More}", spans[0], spans.Count > 1 ? $" (and {spans.Count - 1} more containers)" : "");
         var first = summaries[0];
@@ -213,7 +239,6 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
         else
             lines.LogInformation("Allocate {Resource}: {Containers} containers, {Total} meta-devices in all; the first: {Count} on {Gpus} ({Shares}), memory limit {MaxMemMiB} MiB, allocation {Key}",
                 ResourceName, summaries.Count, TotalCount(summaries), first.Record.Request, first.Gpus, first.Shares, first.Record.MemoryLimitMiB, first.Record.Key);
-        return Task.FromResult(response);
     }
 
     /// <summary>

@@ -81,39 +81,18 @@ public sealed class AllocationFiles
 
     public string PathOf(string key) => Path.Combine(Directory, key + ".json");
 
-    /// <summary>Writes the record's file (unless it already holds these bytes) and returns its path.</summary>
+    /// <summary>Writes the record's file (unless it already holds these bytes, <see cref="IsCurrent(AllocationRecord)"/>) and returns its path.</summary>
     /// <exception cref="AllocationFileException"><c>cannot write &lt;path&gt;: &lt;error&gt; (&lt;ERRNO&gt;)</c>.</exception>
     public string Write(AllocationRecord record)
     {
-        ArgumentNullException.ThrowIfNull(record);
-        if (!AllocationKey.IsValid(record.Key))
-            throw new ArgumentException($"not an allocation key: {record.Key}", nameof(record));
-        var path = PathOf(record.Key);
-
-        // Marked before anything else: a sweep that runs from here on leaves this key alone (see RemoveUnwritten).
-        lock (_gate)
-            _written[record.Key] = _time.GetUtcNow();
-        if (_confirmed.TryGetValue(record.Key, out var known) && known.Describes(record) && known.Stamp.SettledAt(known.TakenAtNs, SettleTime) &&
-            FileStamp.Of(path) == known.Stamp)
+        var path = PathOf(Checked(record));
+        if (IsCurrent(record, path))
             return path;
-        _confirmed.TryRemove(record.Key, out _);
-
-        var bytes = AllocationJson.Write(record);
+        var bytes = JsonOf(record);
         if (bytes.Length > AllocationJson.MaxBytes)
             throw new AllocationFileException(
                 $"cannot write {path}: the allocation of {record.Request} meta-devices needs {bytes.Length} bytes, more than the " +
                 $"{AllocationJson.MaxBytesText} an allocation file may have; split the GPUs into fewer meta-devices (metaGpus) for requests this big");
-
-        // The stamp is taken before the read: a change after it, even during the read, shows as a different stamp.
-        var takenAt = FileStamp.NowNs();
-        var stamp = FileStamp.Of(path);
-        Interlocked.Increment(ref _readBacks);
-        if (ReadBounded(path) is { } existing && existing.AsSpan().SequenceEqual(bytes))
-        {
-            if (stamp is { } s)
-                _confirmed[record.Key] = new Confirmed(record.Resource, record.Request, record.MemoryLimitMiB, record.Gpus, s, takenAt);
-            return path;
-        }
 
         var temporary = path[..^".json".Length] + TemporaryMarker + TemporarySuffix();
         var fd = Libc.Open(temporary, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC | Libc.O_NOCTTY, FileMode);
@@ -154,6 +133,63 @@ public sealed class AllocationFiles
             throw Failure(path, syncErrno);
         return path;
     }
+
+    /// <summary>
+    /// Whether the record's file holds its bytes already, so that <see cref="Write"/> would leave it alone: one
+    /// <c>statx</c> while a settled stamp of it stands, otherwise a read of the file. It never writes or waits for the
+    /// disk, so a caller that must not wait (the connection's read loop) can check before it hands the write on. Like
+    /// <see cref="Write"/>, it marks the key as handed out, so no sweep from here on removes the file.
+    /// </summary>
+    public bool IsCurrent(AllocationRecord record) => IsCurrent(record, PathOf(Checked(record)));
+
+    private static string Checked(AllocationRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!AllocationKey.IsValid(record.Key))
+            throw new ArgumentException($"not an allocation key: {record.Key}", nameof(record));
+        return record.Key;
+    }
+
+    private bool IsCurrent(AllocationRecord record, string path)
+    {
+        // Marked before anything else: a sweep that runs from here on leaves this key alone (see RemoveUnwritten).
+        lock (_gate)
+            _written[record.Key] = _time.GetUtcNow();
+        if (_confirmed.TryGetValue(record.Key, out var known) && known.Describes(record) && known.Stamp.SettledAt(known.TakenAtNs, SettleTime) &&
+            FileStamp.Of(path) == known.Stamp)
+            return true;
+        _confirmed.TryRemove(record.Key, out _);
+
+        var bytes = JsonOf(record);
+        if (bytes.Length > AllocationJson.MaxBytes)
+            return false; // Write says why
+
+        // The stamp is taken before the read: a change after it, even during the read, shows as a different stamp.
+        var takenAt = FileStamp.NowNs();
+        var stamp = FileStamp.Of(path);
+        Interlocked.Increment(ref _readBacks);
+        if (!Holds(path, bytes))
+            return false;
+        if (stamp is { } s)
+            _confirmed[record.Key] = new Confirmed(record.Resource, record.Request, record.MemoryLimitMiB, record.Gpus, s, takenAt);
+        return true;
+    }
+
+    /// <summary>
+    /// The record's file bytes, made once per record (<see cref="PlanIndex.RecordOf"/> keeps a record while its set
+    /// recurs, so a repeated Allocate compares the file with these instead of writing the JSON again). A record is
+    /// immutable; one made by <c>with</c> is another instance and gets its own bytes.
+    /// </summary>
+    private byte[] JsonOf(AllocationRecord record)
+    {
+        if (_json.TryGetValue(record, out var known))
+            return known;
+        var bytes = AllocationJson.Write(record);
+        _json.AddOrUpdate(record, bytes);
+        return bytes;
+    }
+
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<AllocationRecord, byte[]> _json = new();
 
     /// <summary>The record in a key's file; null when there is none, or it is unreadable or not a valid allocation file.</summary>
     public AllocationRecord? TryRead(string key)
@@ -327,6 +363,40 @@ public sealed class AllocationFiles
     }
 
     /// <summary>A file's bytes when it is at most <see cref="AllocationJson.MaxBytes"/>; null when it is bigger, absent or unreadable.</summary>
+    /// <summary>
+    /// Whether the file at <paramref name="path"/> holds exactly <paramref name="expected"/>: read into a pooled buffer
+    /// one byte longer than that, so a longer file is told apart without reading it all and nothing is allocated.
+    /// </summary>
+    private static unsafe bool Holds(string path, byte[] expected)
+    {
+        // O_NONBLOCK: a FIFO put in the file's place must not hang the reader.
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK, 0);
+        if (fd < 0)
+            return false;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(expected.Length + 1);
+        try
+        {
+            var length = 0;
+            while (length <= expected.Length)
+            {
+                nint n;
+                fixed (byte* p = buffer)
+                    n = Libc.Read(fd, p + length, (nuint)(expected.Length + 1 - length));
+                if (n < 0 && Libc.LastError == Errno.EINTR)
+                    continue;
+                if (n <= 0)
+                    return n == 0 && length == expected.Length && buffer.AsSpan(0, length).SequenceEqual(expected);
+                length += (int)n;
+            }
+            return false; // longer than expected
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            Libc.Close(fd);
+        }
+    }
+
     private static unsafe byte[]? ReadBounded(string path)
     {
         // O_NONBLOCK: a FIFO put in the file's place must not hang the reader.

@@ -71,6 +71,49 @@ public sealed class AllocationFilesTests : IDisposable
         Assert.Equal(Sample(32), files.TryRead(AllocationSamples.Key));
     }
 
+    [Fact]
+    public void IsCurrentTellsWhetherTheFileHoldsTheRecordAndNeverWrites()
+    {
+        var files = new AllocationFiles(State);
+        var record = Sample(16);
+        var path = files.PathOf(record.Key);
+        Assert.False(files.IsCurrent(record));
+        Assert.False(File.Exists(path)); // a check, not a write
+        Assert.NotNull(files.WrittenAt(record.Key)); // but the key is handed out: no sweep removes it from here on
+
+        files.Write(record);
+        Assert.True(files.IsCurrent(record));
+        var right = File.ReadAllBytes(path);
+
+        // One byte more, one byte less, one byte different: each is not the record's file, and each stays as it is.
+        byte[][] wrong = [[.. right, (byte)'\n'], right[..^1], [.. right[..^2], (byte)'x', right[^1]]];
+        foreach (var bytes in wrong)
+        {
+            File.WriteAllBytes(path, bytes);
+            Assert.False(files.IsCurrent(record));
+            Assert.Equal(bytes, File.ReadAllBytes(path));
+        }
+        files.Write(record);
+        Assert.Equal(right, File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void ARecordMadeFromAnotherByWithIsComparedByItsOwnBytes()
+    {
+        // The file bytes are kept per record instance: a record made by `with` has the same key and must not be
+        // taken for the one it was made from.
+        var files = new AllocationFiles(State);
+        var record = Sample(16);
+        files.Write(record);
+        Assert.True(files.IsCurrent(record));
+        var other = Sample(32); // same IDs and key, GPUs of twice the memory
+        var changed = record with { Gpus = other.Gpus, MemoryLimitMiB = other.MemoryLimitMiB };
+        Assert.False(files.IsCurrent(changed));
+        files.Write(changed);
+        Assert.Equal(changed, files.TryRead(record.Key));
+        Assert.False(files.IsCurrent(record));
+    }
+
     /// <summary>Files with a short settle time, confirmed once and settled: the next Write of the same record needs no read.</summary>
     private (AllocationFiles Files, string Path) Settled(AllocationRecord record)
     {
