@@ -180,14 +180,8 @@ public sealed class AllocationFiles
     /// recurs, so a repeated Allocate compares the file with these instead of writing the JSON again). A record is
     /// immutable; one made by <c>with</c> is another instance and gets its own bytes.
     /// </summary>
-    private byte[] JsonOf(AllocationRecord record)
-    {
-        if (_json.TryGetValue(record, out var known))
-            return known;
-        var bytes = AllocationJson.Write(record);
-        _json.AddOrUpdate(record, bytes);
-        return bytes;
-    }
+    private byte[] JsonOf(AllocationRecord record) =>
+        _json.GetValue(record, static r => AllocationJson.Write(r));
 
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<AllocationRecord, byte[]> _json = new();
 
@@ -362,33 +356,20 @@ public sealed class AllocationFiles
         return true;
     }
 
-    /// <summary>A file's bytes when it is at most <see cref="AllocationJson.MaxBytes"/>; null when it is bigger, absent or unreadable.</summary>
     /// <summary>
     /// Whether the file at <paramref name="path"/> holds exactly <paramref name="expected"/>: read into a pooled buffer
     /// one byte longer than that, so a longer file is told apart without reading it all and nothing is allocated.
     /// </summary>
-    private static unsafe bool Holds(string path, byte[] expected)
+    private static bool Holds(string path, byte[] expected)
     {
-        // O_NONBLOCK: a FIFO put in the file's place must not hang the reader.
-        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK, 0);
+        var fd = OpenForReading(path);
         if (fd < 0)
             return false;
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(expected.Length + 1);
         try
         {
-            var length = 0;
-            while (length <= expected.Length)
-            {
-                nint n;
-                fixed (byte* p = buffer)
-                    n = Libc.Read(fd, p + length, (nuint)(expected.Length + 1 - length));
-                if (n < 0 && Libc.LastError == Errno.EINTR)
-                    continue;
-                if (n <= 0)
-                    return n == 0 && length == expected.Length && buffer.AsSpan(0, length).SequenceEqual(expected);
-                length += (int)n;
-            }
-            return false; // longer than expected
+            var length = ReadUpTo(fd, buffer.AsSpan(0, expected.Length + 1));
+            return length == expected.Length && buffer.AsSpan(0, length).SequenceEqual(expected);
         }
         finally
         {
@@ -397,10 +378,10 @@ public sealed class AllocationFiles
         }
     }
 
-    private static unsafe byte[]? ReadBounded(string path)
+    /// <summary>A file's bytes when it is at most <see cref="AllocationJson.MaxBytes"/>; null when it is bigger, absent or unreadable.</summary>
+    private static byte[]? ReadBounded(string path)
     {
-        // O_NONBLOCK: a FIFO put in the file's place must not hang the reader.
-        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK, 0);
+        var fd = OpenForReading(path);
         if (fd < 0)
             return null;
         try
@@ -409,29 +390,46 @@ public sealed class AllocationFiles
             var length = 0;
             while (true)
             {
-                if (length == buffer.Length)
-                {
-                    if (buffer.Length > AllocationJson.MaxBytes)
-                        return null;
-                    Array.Resize(ref buffer, Math.Min(buffer.Length * 2, AllocationJson.MaxBytes + 1));
-                }
-                nint n;
-                fixed (byte* p = buffer)
-                    n = Libc.Read(fd, p + length, (nuint)(buffer.Length - length));
-                if (n < 0 && Libc.LastError == Errno.EINTR)
-                    continue;
+                var n = ReadUpTo(fd, buffer.AsSpan(length));
                 if (n < 0)
                     return null;
-                if (n == 0)
-                    break;
-                length += (int)n;
+                length += n;
+                if (length < buffer.Length)
+                    break; // the end of the file
+                if (buffer.Length > AllocationJson.MaxBytes)
+                    return null;
+                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, AllocationJson.MaxBytes + 1));
             }
-            return length > AllocationJson.MaxBytes ? null : buffer.AsSpan(0, length).ToArray();
+            return buffer.AsSpan(0, length).ToArray();
         }
         finally
         {
             Libc.Close(fd);
         }
+    }
+
+    /// <summary>O_NONBLOCK: a FIFO put in the file's place must not hang the reader.</summary>
+    private static int OpenForReading(string path) =>
+        Libc.Open(path, Libc.O_RDONLY | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK, 0);
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or the file ends: the bytes read, or -1 on an error.</summary>
+    private static unsafe int ReadUpTo(int fd, Span<byte> buffer)
+    {
+        var length = 0;
+        while (length < buffer.Length)
+        {
+            nint n;
+            fixed (byte* p = buffer)
+                n = Libc.Read(fd, p + length, (nuint)(buffer.Length - length));
+            if (n < 0 && Libc.LastError == Errno.EINTR)
+                continue;
+            if (n < 0)
+                return -1;
+            if (n == 0)
+                break;
+            length += (int)n;
+        }
+        return length;
     }
 
     /// <summary>
