@@ -12,8 +12,13 @@ public sealed record GpuHealthOptions
     /// <summary>How long a GPU must stay quiet (no critical event, queries succeeding) before it is healthy again.</summary>
     public TimeSpan RecoveryQuietPeriod { get; init; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>The bound on one event wait, so the loop notices a stop request and checks recoveries promptly.</summary>
-    public TimeSpan EventWaitTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// The bound on one event wait (one <c>nvmlEventSetWait_v2</c>), and so on how long a stop waits: NVML's wait
+    /// cannot be interrupted, and the daemon shuts NVML down only after the wait in progress has returned. Also how
+    /// often recoveries and the probe's time are checked. At 100 ms a stop is prompt (it was 1 s, and a restarted
+    /// daemon's pod waited up to that long) for ten waits a second, each a poll of the driver's event descriptor.
+    /// </summary>
+    public TimeSpan EventWaitTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// How long to wait before setting up the event machinery again after it failed, and the first back-off before

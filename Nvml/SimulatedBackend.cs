@@ -284,7 +284,9 @@ public sealed class SimulatedBackend : IGpuBackend
                     var left = deadline - DateTime.UtcNow;
                     if (left <= TimeSpan.Zero)
                         return null;
-                    Monitor.Wait(_queue, left);
+                    // Whole milliseconds, rounded up, as NVML's wait takes them: a TimeSpan under 1 ms is a wait of
+                    // 0 ms, and the loop spun through the last millisecond of every wait.
+                    Monitor.Wait(_queue, (int)Math.Min(Math.Ceiling(left.TotalMilliseconds), int.MaxValue));
                 }
                 return _queue.Count > 0 ? _queue.Dequeue() : null;
             }

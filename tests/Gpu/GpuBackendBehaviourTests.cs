@@ -199,6 +199,22 @@ public abstract class GpuBackendBehaviourTests
         monitor.Dispose();
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"stop took {watch.ElapsedMilliseconds} ms");
     }
+
+    /// <summary>
+    /// With the daemon's own options, a stop does not wait out a long event wait: the wait (NVML's cannot be
+    /// interrupted) is bounded at 100 ms. With a 1 s bound, this stop took 900–950 ms, and so did every daemon's exit.
+    /// </summary>
+    [Fact]
+    public async Task MonitorWithTheDefaultOptionsStopsWithinAFewTenthsOfASecond()
+    {
+        using var h = Create(1);
+        var monitor = new GpuHealthMonitor(h.Backend, h.Uuids, new GpuHealthOptions());
+        monitor.Start();
+        await Task.Delay(50);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        monitor.Dispose();
+        Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(500), $"stop took {watch.ElapsedMilliseconds} ms");
+    }
 }
 
 public sealed class SimulatedBackendBehaviourTests : GpuBackendBehaviourTests

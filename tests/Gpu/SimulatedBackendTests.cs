@@ -1,9 +1,10 @@
+using System.Runtime.InteropServices;
 using MetaGpu.Nvml;
 
 namespace MetaGpu.Tests.Gpu;
 
 /// <summary>What only the simulation has: its description language, stable UUIDs and a breakable event machinery.</summary>
-public sealed class SimulatedBackendTests
+public sealed partial class SimulatedBackendTests
 {
     [Theory]
     [InlineData("2", 2, "NVIDIA A100-SXM4-40GB")]
@@ -34,6 +35,42 @@ public sealed class SimulatedBackendTests
         var e = Assert.Throws<FormatException>(() => SimulatedBackend.Parse(description));
         Assert.Contains(expected, e.Message);
     }
+
+    /// <summary>
+    /// An event wait sleeps, as NVML's does: the health loop waits 100 ms at a time, so a wait that spins costs the idle
+    /// daemon CPU. The watcher gave Monitor.Wait a TimeSpan, which is cut to whole milliseconds: under 1 ms left was a
+    /// wait of 0 and the loop spun, here through all of every 1 ms wait (about 200 ms of CPU for these waits).
+    /// </summary>
+    [Fact]
+    public void AnEventWaitSleepsThroughItsTimeoutInsteadOfSpinning()
+    {
+        using var b = SimulatedBackend.Parse("1");
+        using var watcher = b.WatchEvents();
+        var before = ThreadCpuTime();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 200; i++)
+            Assert.Null(watcher.Wait(TimeSpan.FromMilliseconds(1)));
+        var cpu = ThreadCpuTime() - before;
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(200), $"200 waits of 1 ms took {watch.ElapsedMilliseconds} ms");
+        Assert.True(cpu < TimeSpan.FromMilliseconds(60), $"200 waits of 1 ms used {cpu.TotalMilliseconds:0} ms of CPU in {watch.ElapsedMilliseconds} ms");
+    }
+
+    private static TimeSpan ThreadCpuTime()
+    {
+        // CLOCK_THREAD_CPUTIME_ID (3): this thread's CPU time, whatever the other tests do meanwhile.
+        Assert.Equal(0, ClockGetTime(3, out var t));
+        return TimeSpan.FromTicks(t.Seconds * TimeSpan.TicksPerSecond + t.Nanoseconds / 100);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
 
     [Fact]
     public void UuidsAreStableAcrossRuns()
