@@ -150,23 +150,31 @@ public static class AllocationPolicy
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(ids);
+        return Describe(PlanIndex.Of(plan), plan.ResourceName, new StringIds(ids as IReadOnlyList<string> ?? [.. ids]), out positions);
+    }
 
-        var index = PlanIndex.Of(plan);
+    /// <summary>
+    /// <see cref="Describe(ResourcePlan, IReadOnlyCollection{string}, out int[])"/> of IDs however the caller holds
+    /// them: the server's come as the UTF-8 bytes of the request (<see cref="KubeletQuery"/>), made text only for an error.
+    /// </summary>
+    internal static AllocationShape Describe<TIds>(PlanIndex index, string resourceName, TIds ids, out int[] positions) where TIds : struct, IDeviceIds
+    {
         var taken = new int[index.Gpus.Length];
         // Each advertised ID has a position of its own, so a repeated ID is a position marked twice: a bit per
         // position, no set of strings.
         var words = index.PositionWords;
         var marked = words <= 256 ? stackalloc ulong[words] : new ulong[words];
         marked.Clear();
-        foreach (var id in ids)
+        var count = ids.Count;
+        for (var i = 0; i < count; i++)
         {
-            if (!index.TryFind(id, out var order, out var share))
-                throw new UnknownDeviceException(id ?? "", plan.ResourceName);
+            if (!ids.TryFind(index, i, out var order, out var share))
+                throw new UnknownDeviceException(ids.TextOf(i), resourceName);
             if (!index.Mark(marked, order, share))
-                throw new DuplicateDeviceException(id, plan.ResourceName);
+                throw new DuplicateDeviceException(ids.TextOf(i), resourceName);
             taken[order]++;
         }
-        positions = new int[ids.Count];
+        positions = new int[count];
         var at = 0;
         for (var w = 0; w < marked.Length; w++)
         {
@@ -180,8 +188,28 @@ public static class AllocationPolicy
             if (taken[order] > 0)
                 perGpu.Add(new GpuShare(index.Gpus[order], taken[order]));
         }
-        var minimum = MinimumGpus(index, ids.Count);
-        return new AllocationShape(perGpu, ids.Count, minimum, perGpu.Count > minimum);
+        var minimum = MinimumGpus(index, count);
+        return new AllocationShape(perGpu, count, minimum, perGpu.Count > minimum);
+    }
+
+    /// <summary>A request's device IDs as <see cref="Describe{TIds}"/> reads them: by position, each looked up in the plan's index.</summary>
+    internal interface IDeviceIds
+    {
+        int Count { get; }
+
+        bool TryFind(PlanIndex index, int i, out int order, out int share);
+
+        /// <summary>The ID as an error shows it.</summary>
+        string TextOf(int i);
+    }
+
+    private readonly struct StringIds(IReadOnlyList<string> ids) : IDeviceIds
+    {
+        public int Count => ids.Count;
+
+        public bool TryFind(PlanIndex index, int i, out int order, out int share) => index.TryFind(ids[i], out order, out share);
+
+        public string TextOf(int i) => ids[i] ?? "";
     }
 
     /// <summary>The fewest GPUs of <paramref name="plan"/> whose meta-device counts add up to

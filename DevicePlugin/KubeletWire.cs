@@ -15,10 +15,10 @@ namespace MetaGpu.DevicePlugin;
 /// </summary>
 internal static class PreferredAllocationWire
 {
-    public static readonly Method<PreferredQuery, PreferredAnswer> Method = new(MethodType.Unary, KubeletApi.DevicePluginService,
+    public static readonly Method<KubeletQuery, PreferredAnswer> Method = new(MethodType.Unary, KubeletApi.DevicePluginService,
         "GetPreferredAllocation",
-        new Marshaller<PreferredQuery>(static (_, _) => throw new NotSupportedException("a PreferredQuery is only read"),
-            static context => PreferredQuery.Parse(context.PayloadAsReadOnlySequence())),
+        new Marshaller<KubeletQuery>(static (_, _) => throw new NotSupportedException("a KubeletQuery is only read"),
+            static context => KubeletQuery.ParsePreferred(context.PayloadAsReadOnlySequence())),
         WrittenOnly<PreferredAnswer>());
 
     /// <summary>
@@ -48,24 +48,37 @@ internal interface IWrittenAnswer
 internal sealed class ProtobufWireException(string message) : Exception(message);
 
 /// <summary>
-/// A PreferredAllocationRequest read without a string: each container's available and must-include IDs as spans of
-/// one buffer, in the order sent, and its allocation size. Protobuf's rules as Google.Protobuf applies them: fields in
-/// any order, repeated fields appended, the last allocation size wins, unknown fields (groups included) skipped,
-/// malformed input (strings that are not UTF-8 included) refused. Dispose gives the buffer back to the pool.
+/// A kubelet request of device IDs read without a string: a PreferredAllocationRequest (<see cref="ParsePreferred"/>:
+/// each container's available and must-include IDs and its allocation size) or an AllocateRequest
+/// (<see cref="ParseAllocate"/>: each container's device IDs), the IDs as spans of one buffer in the order sent.
+/// Protobuf's rules as Google.Protobuf applies them: fields in any order, repeated fields appended, the last
+/// allocation size wins, unknown fields (groups included) skipped, malformed input (strings that are not UTF-8
+/// included) refused. Dispose gives the buffer back to the pool.
 /// </summary>
-internal sealed class PreferredQuery : IDisposable
+internal sealed class KubeletQuery : IDisposable
 {
     /// <summary>Google.Protobuf's default recursion limit: how deep groups may nest.</summary>
     private const int RecursionLimit = 100;
 
     private byte[] _bytes;
+    private readonly bool _allocate;
     private readonly SpanList _available = new();
     private readonly SpanList _must = new();
     private readonly List<ContainerQuery> _containers = [];
 
-    private PreferredQuery(byte[] bytes) => _bytes = bytes;
+    private KubeletQuery(byte[] bytes, bool allocate)
+    {
+        _bytes = bytes;
+        _allocate = allocate;
+    }
 
     public int ContainerCount => _containers.Count;
+
+    /// <summary>How many device IDs container <paramref name="container"/> of an AllocateRequest lists.</summary>
+    public int DeviceIdCount(int container) => AvailableCount(container);
+
+    /// <summary>The <paramref name="i"/>th device ID of a container of an AllocateRequest, as sent.</summary>
+    public ReadOnlySpan<byte> DeviceId(int container, int i) => Available(container, i);
 
     public int AllocationSize(int container) => _containers[container].AllocationSize;
 
@@ -82,12 +95,26 @@ internal sealed class PreferredQuery : IDisposable
     private ReadOnlySpan<byte> Bytes(SpanList list, int i) => _bytes.AsSpan(list.Offset(i), list.Length(i));
 
     /// <summary>Reads a serialized PreferredAllocationRequest (copied: the payload's buffer is the transport's).</summary>
-    public static PreferredQuery Parse(ReadOnlySequence<byte> payload)
+    public static KubeletQuery ParsePreferred(ReadOnlySequence<byte> payload) => Parse(payload, allocate: false);
+
+    /// <summary><see cref="ParsePreferred(ReadOnlySequence{byte})"/> of bytes in memory.</summary>
+    public static KubeletQuery ParsePreferred(byte[] message) => Parse(new ReadOnlySequence<byte>(message), allocate: false);
+
+    /// <summary>
+    /// Reads a serialized AllocateRequest: a ContainerAllocateRequest has only <c>repeated string devices_ids = 1</c>,
+    /// the field PreferredAllocationRequest's containers have their available IDs in; fields 2 and 3 are unknown here.
+    /// </summary>
+    public static KubeletQuery ParseAllocate(ReadOnlySequence<byte> payload) => Parse(payload, allocate: true);
+
+    /// <summary><see cref="ParseAllocate(ReadOnlySequence{byte})"/> of bytes in memory.</summary>
+    public static KubeletQuery ParseAllocate(byte[] message) => Parse(new ReadOnlySequence<byte>(message), allocate: true);
+
+    private static KubeletQuery Parse(ReadOnlySequence<byte> payload, bool allocate)
     {
         if (payload.Length > Array.MaxLength)
             throw new ProtobufWireException("message too large");
         var length = (int)payload.Length;
-        var query = new PreferredQuery(length == 0 ? [] : WireBuffers.Rent(length));
+        var query = new KubeletQuery(length == 0 ? [] : WireBuffers.Rent(length), allocate);
         // Room for the IDs of a request of IDs like ours (about 60 bytes each, with their tags) in one go.
         query._available.Reserve(length / 64);
         payload.CopyTo(query._bytes);
@@ -102,9 +129,6 @@ internal sealed class PreferredQuery : IDisposable
         }
         return query;
     }
-
-    /// <summary><see cref="Parse(ReadOnlySequence{byte})"/> of bytes in memory.</summary>
-    public static PreferredQuery Parse(byte[] message) => Parse(new ReadOnlySequence<byte>(message));
 
     public void Dispose()
     {
@@ -138,9 +162,14 @@ internal sealed class PreferredQuery : IDisposable
         while (at < end)
         {
             var tag = ReadTag(ref at, end);
+            if (_allocate && tag != 10)
+            {
+                Skip(tag, ref at, end, 1); // ContainerAllocateRequest has no field but devices_ids = 1
+                continue;
+            }
             switch (tag)
             {
-                case 10: // repeated string available_deviceIDs = 1
+                case 10: // repeated string available_deviceIDs = 1 (devices_ids = 1 in an Allocate container)
                 case 18: // repeated string must_include_deviceIDs = 2
                 {
                     var length = ReadLength(ref at, end);
@@ -293,6 +322,25 @@ internal sealed class PreferredQuery : IDisposable
 }
 
 /// <summary>
+/// One container's device IDs of an AllocateRequest read by <see cref="KubeletQuery.ParseAllocate(ReadOnlySequence{byte})"/>,
+/// looked up as the bytes sent. Only an error makes one text, of a bounded prefix: an error shows no more than
+/// <see cref="MetaDeviceId.MaxLength"/> characters of an ID, however long the peer made it.
+/// </summary>
+internal readonly struct AllocateIds(KubeletQuery query, int container) : AllocationPolicy.IDeviceIds
+{
+    public int Count => query.DeviceIdCount(container);
+
+    public bool TryFind(PlanIndex index, int i, out int order, out int share) => index.TryFind(query.DeviceId(container, i), out order, out share);
+
+    public string TextOf(int i)
+    {
+        var id = query.DeviceId(container, i);
+        // At most 4 bytes a character: this prefix holds more characters than an error shows.
+        return System.Text.Encoding.UTF8.GetString(id[..Math.Min(id.Length, 4 * MetaDeviceId.MaxLength + 4)]);
+    }
+}
+
+/// <summary>
 /// A PreferredAllocationResponse of plan positions: each container's answer as the positions of the plan's IDs, in
 /// the answer's order, written as the IDs' UTF-8 bytes from the plan (<see cref="PlanIndex.Utf8At"/>), byte for byte
 /// what Google.Protobuf writes for the same response (tests compare).
@@ -361,12 +409,17 @@ internal sealed class PreferredAnswer(PlanIndex index) : IWrittenAnswer
 /// answer is a function of its allocation record (the plan and the set of meta-devices), the device-list strategy
 /// and mgctl's mounts, so the plugin serializes it once per record and sends the same bytes for every repeat (the
 /// kubelet repeats Allocate for the same devices when a pod's containers restart); building its ten environment
-/// variables, the list of 30 IDs and the mounts each time was most of the handler's own work (measured).
+/// variables, the list of 30 IDs and the mounts each time was most of the handler's own work (measured). The request
+/// is read as bytes (<see cref="KubeletQuery.ParseAllocate(ReadOnlySequence{byte})"/>): its IDs are looked up as sent,
+/// never made strings.
 /// </summary>
 internal sealed class AllocateAnswer : IWrittenAnswer
 {
-    public static readonly Method<Proto.DevicePlugin.V1Beta1.AllocateRequest, AllocateAnswer> Method = new(MethodType.Unary,
-        KubeletApi.DevicePluginService, "Allocate", KubeletApi.Allocate.RequestMarshaller, PreferredAllocationWire.WrittenOnly<AllocateAnswer>());
+    public static readonly Method<KubeletQuery, AllocateAnswer> Method = new(MethodType.Unary,
+        KubeletApi.DevicePluginService, "Allocate",
+        new Marshaller<KubeletQuery>(static (_, _) => throw new NotSupportedException("a KubeletQuery is only read"),
+            static context => KubeletQuery.ParseAllocate(context.PayloadAsReadOnlySequence())),
+        PreferredAllocationWire.WrittenOnly<AllocateAnswer>());
 
     private readonly List<byte[]> _containers = [];
 

@@ -114,23 +114,23 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
     /// <summary>
     /// The generated service's entry, for callers holding a generated request (the server binds
-    /// <see cref="GetPreferredAllocation(PreferredQuery, ServerCallContext)"/>): the request goes through the same
+    /// <see cref="GetPreferredAllocation(KubeletQuery, ServerCallContext)"/>): the request goes through the same
     /// bytes the kubelet's would.
     /// </summary>
     public override Task<PreferredAllocationResponse> GetPreferredAllocation(PreferredAllocationRequest request, ServerCallContext context)
     {
-        using var query = PreferredQuery.Parse(request.ToByteArray());
+        using var query = KubeletQuery.ParsePreferred(request.ToByteArray());
         return Task.FromResult(Prefer(query).ToResponse());
     }
 
     /// <summary>GetPreferredAllocation as served: the request's IDs looked up as the bytes sent (<see cref="PreferredAllocationWire"/>).</summary>
-    internal Task<PreferredAnswer> GetPreferredAllocation(PreferredQuery request, ServerCallContext context)
+    internal Task<PreferredAnswer> GetPreferredAllocation(KubeletQuery request, ServerCallContext context)
     {
         using (request)
             return Task.FromResult(Prefer(request));
     }
 
-    private PreferredAnswer Prefer(PreferredQuery request)
+    private PreferredAnswer Prefer(KubeletQuery request)
     {
         CheckContainerCount(request.ContainerCount, "GetPreferredAllocation");
         var current = state.Current;
@@ -152,23 +152,31 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
 
     /// <summary>The generated service's entry (the server binds <see cref="AllocateServed"/>, which answers the same bytes).</summary>
     public override async Task<AllocateResponse> Allocate(AllocateRequest request, ServerCallContext context) =>
-        (await AllocateServed(request, context).ConfigureAwait(false)).ToResponse();
+        (await AllocateServed(KubeletQuery.ParseAllocate(request.ToByteArray()), context).ConfigureAwait(false)).ToResponse();
 
-    /// <summary>Allocate as served: each container's answer serialized once per allocation record (<see cref="AllocateAnswer"/>).</summary>
-    internal Task<AllocateAnswer> AllocateServed(AllocateRequest request, ServerCallContext context)
+    /// <summary>
+    /// Allocate as served: the request read as bytes (<see cref="KubeletQuery.ParseAllocate(System.Buffers.ReadOnlySequence{byte})"/>),
+    /// each container's answer serialized once per allocation record (<see cref="AllocateAnswer"/>). Takes the query
+    /// over: it is disposed once its IDs have been read.
+    /// </summary>
+    internal Task<AllocateAnswer> AllocateServed(KubeletQuery request, ServerCallContext context)
     {
         if (additions?.Pending is { IsCompleted: false } pending)
             return AllocateWhenPublishedAsync(pending, request, context);
-        return AllocateNow(request);
+        using (request)
+            return AllocateNow(request); // reads the IDs before it returns; what may run later only writes files
     }
 
     /// <summary>An Allocate during mgctl's installation: answered once it is installed (or <see cref="ContainerAdditions.MaxWait"/> has passed).</summary>
-    private async Task<AllocateAnswer> AllocateWhenPublishedAsync(Task pending, AllocateRequest request, ServerCallContext context)
+    private async Task<AllocateAnswer> AllocateWhenPublishedAsync(Task pending, KubeletQuery request, ServerCallContext context)
     {
-        using var waited = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
-        await Deferral.UntilAsync(pending, ContainerAdditions.MaxWait, waited.Token).ConfigureAwait(false);
-        context.CancellationToken.ThrowIfCancellationRequested();
-        return await AllocateNow(request).ConfigureAwait(false);
+        using (request)
+        {
+            using var waited = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
+            await Deferral.UntilAsync(pending, ContainerAdditions.MaxWait, waited.Token).ConfigureAwait(false);
+            context.CancellationToken.ThrowIfCancellationRequested();
+            return await AllocateNow(request).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
@@ -178,17 +186,17 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// <c>statx</c> or a read) it answers at once; when one must be written, the rest runs on the thread pool, so no
     /// wait for the disk holds up the connection's other calls.
     /// </summary>
-    private Task<AllocateAnswer> AllocateNow(AllocateRequest request)
+    private Task<AllocateAnswer> AllocateNow(KubeletQuery request)
     {
-        CheckContainerCount(request.ContainerRequests.Count, "Allocate");
+        CheckContainerCount(request.ContainerCount, "Allocate");
         var current = state.Current;
         var plan = PlanOrThrow(current);
         var response = new AllocateAnswer();
         var spans = new List<string>();
         var summaries = new List<ContainerAnswer>();
-        foreach (var container in request.ContainerRequests)
+        for (var c = 0; c < request.ContainerCount; c++)
         {
-            var answer = AllocateContainer(plan, current, container.DevicesIds, spans);
+            var answer = AllocateContainer(plan, current, new AllocateIds(request, c), spans);
             response.Add(answer.Bytes);
             summaries.Add(answer);
         }
@@ -328,16 +336,17 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// the answer carries the allocation file's record for the caller to write once every container of the request
     /// has been checked. The answer itself is made once per record (<see cref="AnswerOf"/>).
     /// </summary>
-    private ContainerAnswer AllocateContainer(ResourcePlan plan, NodeState current, IReadOnlyCollection<string> ids, List<string> spans)
+    private ContainerAnswer AllocateContainer(ResourcePlan plan, NodeState current, AllocateIds ids, List<string> spans)
     {
         var config = current.Config;
         if (ids.Count == 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"{ResourceName}: Allocate without device IDs"));
         AllocationShape shape;
         int[] positions;
+        var index = PlanIndex.Of(plan);
         try
         {
-            shape = AllocationPolicy.Describe(plan, ids, out positions);
+            shape = AllocationPolicy.Describe(index, plan.ResourceName, ids, out positions);
         }
         catch (UnknownDeviceException e)
         {
@@ -360,7 +369,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             }
         }
 
-        var record = PlanIndex.Of(plan).RecordOf(ResourceName, positions, shape);
+        var record = index.RecordOf(ResourceName, positions, shape);
         var answer = AnswerOf(record, shape, config.DeviceListStrategy);
         if (shape.SpansMoreGpusThanNeeded)
         {

@@ -44,6 +44,9 @@ public sealed class AllocateAnswerTests : IDisposable
         return request;
     }
 
+    /// <summary>The request as the server reads it off the wire.</summary>
+    private static KubeletQuery Query(AllocateRequest request) => KubeletQuery.ParseAllocate(request.ToByteArray());
+
     private static byte[] Bytes(AllocateAnswer answer)
     {
         var bytes = new byte[answer.CalculateSize()];
@@ -56,9 +59,9 @@ public sealed class AllocateAnswerTests : IDisposable
     {
         var plugin = Plugin();
         var request = Request(Ids(0, 0, 30), Ids(1, 10, 5));
-        var first = Bytes(await plugin.AllocateServed(request, null!));
-        var again = Bytes(await plugin.AllocateServed(Request(Ids(0, 0, 30).AsEnumerable().Reverse().ToList(), Ids(1, 10, 5)), null!));
-        var fresh = Bytes(await Plugin().AllocateServed(request, null!));
+        var first = Bytes(await plugin.AllocateServed(Query(request), null!));
+        var again = Bytes(await plugin.AllocateServed(Query(Request(Ids(0, 0, 30).AsEnumerable().Reverse().ToList(), Ids(1, 10, 5))), null!));
+        var fresh = Bytes(await Plugin().AllocateServed(Query(request), null!));
         Assert.Equal(first, again);
         Assert.Equal(fresh, again);
 

@@ -7,7 +7,7 @@ using static MetaGpu.Tests.DevicePlugin.AllocationTestSupport;
 namespace MetaGpu.Tests.DevicePlugin;
 
 /// <summary>
-/// GetPreferredAllocation read and written without strings (<see cref="PreferredQuery"/>, <see cref="PreferredAnswer"/>),
+/// GetPreferredAllocation read and written without strings (<see cref="KubeletQuery"/>, <see cref="PreferredAnswer"/>),
 /// compared with Google.Protobuf, which the kubelet's messages are otherwise read with: the same messages accepted,
 /// the same content read from them, the same bytes written.
 /// </summary>
@@ -18,7 +18,7 @@ public sealed class PreferredAllocationWireTests
         string.Join(" | ", request.ContainerRequests.Select(c =>
             $"size={c.AllocationSize} available=[{string.Join(",", c.AvailableDeviceIDs)}] must=[{string.Join(",", c.MustIncludeDeviceIDs)}]"));
 
-    private static string Describe(PreferredQuery query) =>
+    private static string Describe(KubeletQuery query) =>
         string.Join(" | ", Enumerable.Range(0, query.ContainerCount).Select(c =>
             $"size={query.AllocationSize(c)} " +
             $"available=[{string.Join(",", Enumerable.Range(0, query.AvailableCount(c)).Select(i => Encoding.UTF8.GetString(query.Available(c, i))))}] " +
@@ -41,7 +41,7 @@ public sealed class PreferredAllocationWireTests
     {
         try
         {
-            using var query = PreferredQuery.Parse(bytes);
+            using var query = KubeletQuery.ParsePreferred(bytes);
             return Describe(query);
         }
         catch (ProtobufWireException)
@@ -140,7 +140,7 @@ public sealed class PreferredAllocationWireTests
     public void RefusesWhatGoogleProtobufRefuses(string name, byte[] bytes)
     {
         Assert.True(Theirs(bytes) is null, $"{name}: Google.Protobuf reads the sample");
-        Assert.Throws<ProtobufWireException>(() => PreferredQuery.Parse(bytes).Dispose());
+        Assert.Throws<ProtobufWireException>(() => KubeletQuery.ParsePreferred(bytes).Dispose());
     }
 
     [Fact]
@@ -223,7 +223,7 @@ public sealed class PreferredAllocationWireTests
             container.AvailableDeviceIDs.Add("not-ours"); // left out of the answer
             var request = new PreferredAllocationRequest { ContainerRequests = { container } };
 
-            using var query = PreferredQuery.Parse(request.ToByteArray());
+            using var query = KubeletQuery.ParsePreferred(request.ToByteArray());
             var answer = await plugin.GetPreferredAllocation(query, null!);
             var expected = AllocationPolicy.Preferred(plan, available, must, 70, node.State.Current.Config.Policy);
             Assert.Equal(70, expected.Count);

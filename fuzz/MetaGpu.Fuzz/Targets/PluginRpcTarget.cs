@@ -57,13 +57,8 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
                     Preferred(plugin, body);
                     break;
                 case Allocate:
-                {
-                    var request = AllocateRequest.Parser.ParseFrom(body);
-                    var response = plugin.Allocate(request, Context()).GetAwaiter().GetResult();
-                    if (response.ContainerResponses.Count != request.ContainerRequests.Count)
-                        throw new FuzzFinding($"{request.ContainerRequests.Count} container requests got {response.ContainerResponses.Count} answers");
+                    AllocateAsServed(plugin, body);
                     break;
-                }
                 case PreStartContainer:
                     plugin.PreStartContainer(PreStartContainerRequest.Parser.ParseFrom(body), Context()).GetAwaiter().GetResult();
                     break;
@@ -82,7 +77,7 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
     }
 
     /// <summary>
-    /// GetPreferredAllocation as the server reads it (<see cref="PreferredQuery"/>, the request's bytes, no strings),
+    /// GetPreferredAllocation as the server reads it (<see cref="KubeletQuery"/>, the request's bytes, no strings),
     /// checked against Google.Protobuf: the same inputs refused, the same containers read, and the answer's bytes
     /// Google.Protobuf's own reading of them.
     /// </summary>
@@ -97,10 +92,10 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
         {
             theirs = null;
         }
-        PreferredQuery query;
+        KubeletQuery query;
         try
         {
-            query = PreferredQuery.Parse(body.ToArray());
+            query = KubeletQuery.ParsePreferred(body.ToArray());
         }
         catch (ProtobufWireException e)
         {
@@ -140,6 +135,63 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
         var read = PreferredAllocationResponse.Parser.ParseFrom(bytes);
         if (!read.Equals(answer.ToResponse()))
             throw new FuzzFinding("the answer's bytes do not read back as the answer");
+    }
+
+    /// <summary>
+    /// Allocate as the server reads it (<see cref="KubeletQuery.ParseAllocate(byte[])"/>, the request's bytes), checked
+    /// against Google.Protobuf's reading: the same inputs refused, the same IDs read; then the handler, whose answer
+    /// must read back with one response per container.
+    /// </summary>
+    private void AllocateAsServed(MetaGpuDevicePlugin plugin, ReadOnlySpan<byte> body)
+    {
+        AllocateRequest? theirs;
+        try
+        {
+            theirs = AllocateRequest.Parser.ParseFrom(body);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            theirs = null;
+        }
+        KubeletQuery query;
+        try
+        {
+            query = KubeletQuery.ParseAllocate(body.ToArray());
+        }
+        catch (ProtobufWireException e)
+        {
+            if (theirs is not null)
+                throw new FuzzFinding($"the server refuses an AllocateRequest Google.Protobuf reads: {e.Message}");
+            return;
+        }
+        if (theirs is null)
+        {
+            query.Dispose();
+            throw new FuzzFinding("the server reads an AllocateRequest Google.Protobuf refuses");
+        }
+        if (query.ContainerCount != theirs.ContainerRequests.Count)
+        {
+            query.Dispose();
+            throw new FuzzFinding($"the server reads {query.ContainerCount} containers, Google.Protobuf {theirs.ContainerRequests.Count}");
+        }
+        for (var c = 0; c < query.ContainerCount; c++)
+        {
+            var expected = theirs.ContainerRequests[c].DevicesIds;
+            var same = query.DeviceIdCount(c) == expected.Count;
+            for (var i = 0; same && i < expected.Count; i++)
+                same = query.DeviceId(c, i).SequenceEqual(System.Text.Encoding.UTF8.GetBytes(expected[i]));
+            if (!same)
+            {
+                query.Dispose();
+                throw new FuzzFinding($"container {c}: the device IDs differ from Google.Protobuf's reading");
+            }
+        }
+        var answer = plugin.AllocateServed(query, Context()).GetAwaiter().GetResult();
+        var bytes = new byte[answer.CalculateSize()];
+        answer.WriteTo(bytes);
+        var response = AllocateResponse.Parser.ParseFrom(bytes);
+        if (response.ContainerResponses.Count != theirs.ContainerRequests.Count)
+            throw new FuzzFinding($"{theirs.ContainerRequests.Count} container requests got {response.ContainerResponses.Count} answers");
     }
 
     private FakeCallContext Context(CancellationToken cancellationToken = default) =>
