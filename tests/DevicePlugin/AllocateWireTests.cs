@@ -22,30 +22,13 @@ public sealed class AllocateWireTests
         string.Join(" | ", Enumerable.Range(0, query.ContainerCount).Select(c =>
             $"[{string.Join(",", Enumerable.Range(0, query.DeviceIdCount(c)).Select(i => Encoding.UTF8.GetString(query.DeviceId(c, i))))}]"));
 
-    private static string? Theirs(byte[] bytes)
-    {
-        try
-        {
-            return Describe(AllocateRequest.Parser.ParseFrom(bytes));
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            return null;
-        }
-    }
+    private static string? Theirs(byte[] bytes) => ReaderComparison.TextOrRefused(() => Describe(AllocateRequest.Parser.ParseFrom(bytes)));
 
-    private static string? Ours(byte[] bytes)
+    private static string? Ours(byte[] bytes) => ReaderComparison.TextOrRefused(() =>
     {
-        try
-        {
-            using var query = KubeletQuery.ParseAllocate(bytes);
-            return Describe(query);
-        }
-        catch (ProtobufWireException)
-        {
-            return null;
-        }
-    }
+        using var query = KubeletQuery.ParseAllocate(bytes);
+        return Describe(query);
+    });
 
     /// <summary>GetPreferredAllocation's samples, well formed and not, and real AllocateRequests.</summary>
     private static List<(string Name, byte[] Bytes)> Samples()
@@ -101,31 +84,8 @@ public sealed class AllocateWireTests
     [Fact]
     public void AgreesWithGoogleProtobufOnDamagedRequests()
     {
-        var random = new Random(20261203);
         var seeds = Samples().Select(s => s.Bytes).Where(b => Theirs(b) is not null && b.Length is > 0 and < 4096).ToList();
-        var disagreements = new List<string>();
-        var refused = 0;
-        for (var run = 0; run < 20_000 && disagreements.Count < 5; run++)
-        {
-            var bytes = seeds[random.Next(seeds.Count)].ToList();
-            for (var edits = random.Next(1, 4); edits > 0 && bytes.Count > 0; edits--)
-            {
-                var at = random.Next(bytes.Count);
-                switch (random.Next(4))
-                {
-                    case 0: bytes[at] = (byte)random.Next(256); break;
-                    case 1: bytes.RemoveRange(at, bytes.Count - at); break;
-                    case 2: bytes.InsertRange(at, bytes.GetRange(at, Math.Min(bytes.Count - at, random.Next(1, 8)))); break;
-                    default: bytes.Insert(at, (byte)random.Next(256)); break;
-                }
-            }
-            var input = bytes.ToArray();
-            var theirs = Theirs(input);
-            if (theirs is null)
-                refused++;
-            if (theirs != Ours(input))
-                disagreements.Add($"{Convert.ToHexString(input)}: Google.Protobuf {theirs ?? "refuses"}, ours {Ours(input) ?? "refuses"}");
-        }
+        var (disagreements, refused) = ReaderComparison.OnDamaged(seeds, 20_000, 20261203, Theirs, Ours);
         Assert.Empty(disagreements);
         Assert.InRange(refused, 500, 19_500);
     }

@@ -25,30 +25,13 @@ public sealed class PreferredAllocationWireTests
             $"must=[{string.Join(",", Enumerable.Range(0, query.MustIncludeCount(c)).Select(i => Encoding.UTF8.GetString(query.MustInclude(c, i))))}]"));
 
     /// <summary>Google.Protobuf's reading of <paramref name="bytes"/>, or null where it refuses them.</summary>
-    private static string? Theirs(byte[] bytes)
-    {
-        try
-        {
-            return Describe(PreferredAllocationRequest.Parser.ParseFrom(bytes));
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            return null;
-        }
-    }
+    private static string? Theirs(byte[] bytes) => ReaderComparison.TextOrRefused(() => Describe(PreferredAllocationRequest.Parser.ParseFrom(bytes)));
 
-    private static string? Ours(byte[] bytes)
+    private static string? Ours(byte[] bytes) => ReaderComparison.TextOrRefused(() =>
     {
-        try
-        {
-            using var query = KubeletQuery.ParsePreferred(bytes);
-            return Describe(query);
-        }
-        catch (ProtobufWireException)
-        {
-            return null;
-        }
-    }
+        using var query = KubeletQuery.ParsePreferred(bytes);
+        return Describe(query);
+    });
 
     private static byte[] Field(int number, int wireType, params byte[] body) => [.. Varint((ulong)(number << 3 | wireType)), .. body];
 
@@ -158,32 +141,8 @@ public sealed class PreferredAllocationWireTests
     [Fact]
     public void AgreesWithGoogleProtobufOnDamagedRequests()
     {
-        var random = new Random(20261202);
         var seeds = WellFormed().Select(row => (byte[])row[1]).Where(b => b.Length is > 0 and < 4096).ToList();
-        var disagreements = new List<string>();
-        var refused = 0;
-        for (var run = 0; run < 30_000 && disagreements.Count < 5; run++)
-        {
-            var bytes = seeds[random.Next(seeds.Count)].ToList();
-            for (var edits = random.Next(1, 4); edits > 0 && bytes.Count > 0; edits--)
-            {
-                var at = random.Next(bytes.Count);
-                switch (random.Next(4))
-                {
-                    case 0: bytes[at] = (byte)random.Next(256); break;
-                    case 1: bytes.RemoveRange(at, bytes.Count - at); break;
-                    case 2: bytes.InsertRange(at, bytes.GetRange(at, Math.Min(bytes.Count - at, random.Next(1, 8)))); break;
-                    default: bytes.Insert(at, (byte)random.Next(256)); break;
-                }
-            }
-            var input = bytes.ToArray();
-            var theirs = Theirs(input);
-            var ours = Ours(input);
-            if (theirs is null)
-                refused++;
-            if (theirs != ours)
-                disagreements.Add($"{Convert.ToHexString(input)}: Google.Protobuf {theirs ?? "refuses"}, ours {ours ?? "refuses"}");
-        }
+        var (disagreements, refused) = ReaderComparison.OnDamaged(seeds, 30_000, 20261202, Theirs, Ours);
         Assert.Empty(disagreements);
         Assert.InRange(refused, 1000, 29_000); // both kinds of input were tried
     }
