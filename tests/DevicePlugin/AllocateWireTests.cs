@@ -2,7 +2,6 @@ using System.Text;
 using Google.Protobuf;
 using Grpc.Core;
 using MetaGpu.DevicePlugin;
-using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 
 namespace MetaGpu.Tests.DevicePlugin;
@@ -97,24 +96,14 @@ public sealed class AllocateWireTests
     [Fact]
     public async Task AnUnknownIdIsNamedByAShortPrefix()
     {
-        using var backend = MetaGpu.Nvml.SimulatedBackend.Parse("1");
-        var state = Directory.CreateTempSubdirectory("mg-allocwire-");
-        try
+        using var node = new MetaGpu.Tests.Support.SimulatedPlugin("1");
+        const string resource = MetaGpu.Tests.Support.SimulatedPlugin.Resource;
+        foreach (var id in new[] { new string('é', 20_000), string.Concat(Enumerable.Repeat("\U0001F600", 5_000)), "not-ours" })
         {
-            var node = MetaGpu.Tests.Support.SimulatedPluginNode.Of(backend, state.FullName);
-            const string resource = ResourceSharing.DefaultResourceName;
-            var plugin = new MetaGpuDevicePlugin(resource, node.State, node.Allocations, null, CancellationToken.None);
-            foreach (var id in new[] { new string('é', 20_000), string.Concat(Enumerable.Repeat("\U0001F600", 5_000)), "not-ours" })
-            {
-                var request = new AllocateRequest { ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { id } } } };
-                var e = await Assert.ThrowsAsync<RpcException>(() => plugin.AllocateServed(KubeletQuery.ParseAllocate(request.ToByteArray()), null!));
-                var shown = id.Length <= MetaDeviceId.MaxLength ? id : id[..MetaDeviceId.MaxLength] + "…";
-                Assert.Equal((StatusCode.InvalidArgument, $"{resource}: '{shown}' is not a device of {resource}"), (e.StatusCode, e.Status.Detail));
-            }
-        }
-        finally
-        {
-            state.Delete(recursive: true);
+            var request = new AllocateRequest { ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { id } } } };
+            var e = await Assert.ThrowsAsync<RpcException>(() => node.Plugin.AllocateServed(KubeletQuery.ParseAllocate(request.ToByteArray()), null!));
+            var shown = id.Length <= MetaDeviceId.MaxLength ? id : id[..MetaDeviceId.MaxLength] + "…";
+            Assert.Equal((StatusCode.InvalidArgument, $"{resource}: '{shown}' is not a device of {resource}"), (e.StatusCode, e.Status.Detail));
         }
     }
 }

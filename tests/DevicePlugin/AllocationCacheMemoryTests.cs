@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using MetaGpu.DevicePlugin;
-using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Proto.DevicePlugin.V1Beta1;
 using MetaGpu.Tests.Transport;
 
@@ -21,36 +20,25 @@ public sealed class AllocationCacheMemoryTests
     [Fact]
     public async Task AThousandDistinctAllocationsLeaveLittleBehind()
     {
-        using var backend = MetaGpu.Nvml.SimulatedBackend.Parse("8");
-        var state = Directory.CreateTempSubdirectory("mg-cache-");
-        try
+        using var node = new MetaGpu.Tests.Support.SimulatedPlugin("8");
+        var ids = PlanIndex.Of(node.Plan).Ids;
+        var random = new Random(20261202);
+        async Task AllocateAsync(int count)
         {
-            var node = MetaGpu.Tests.Support.SimulatedPluginNode.Of(backend, state.FullName);
-            const string resource = ResourceSharing.DefaultResourceName;
-            var plugin = new MetaGpuDevicePlugin(resource, node.State, node.Allocations, null, CancellationToken.None);
-            var ids = PlanIndex.Of(node.State.Current.Plan.Find(resource)!).Ids;
-            var random = new Random(20261202);
-            async Task AllocateAsync(int count)
+            for (var k = 0; k < count; k++)
             {
-                for (var k = 0; k < count; k++)
-                {
-                    var set = ids[k % ids.Length].OrderBy(_ => random.Next()).Take(30).ToList();
-                    var request = new AllocateRequest { ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { set } } } };
-                    var answer = await plugin.AllocateServed(KubeletQuery.ParseAllocate(request.ToByteArray()), null!);
-                    Assert.True(answer.CalculateSize() > 0);
-                }
+                var set = ids[k % ids.Length].OrderBy(_ => random.Next()).Take(30).ToList();
+                var request = new AllocateRequest { ContainerRequests = { new ContainerAllocateRequest { DevicesIds = { set } } } };
+                var answer = await node.Plugin.AllocateServed(KubeletQuery.ParseAllocate(request.ToByteArray()), null!);
+                Assert.True(answer.CalculateSize() > 0);
             }
+        }
 
-            await AllocateAsync(20); // code paths warmed up, the plan's index built
-            var before = GC.GetTotalMemory(forceFullCollection: true);
-            await AllocateAsync(1000);
-            var retained = GC.GetTotalMemory(forceFullCollection: true) - before;
-            Assert.True(retained < 1_500_000, $"1,000 distinct allocations left {retained:N0} bytes on the heap");
-            GC.KeepAlive(plugin);
-        }
-        finally
-        {
-            state.Delete(recursive: true);
-        }
+        await AllocateAsync(20); // code paths warmed up, the plan's index built
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        await AllocateAsync(1000);
+        var retained = GC.GetTotalMemory(forceFullCollection: true) - before;
+        Assert.True(retained < 1_500_000, $"1,000 distinct allocations left {retained:N0} bytes on the heap");
+        GC.KeepAlive(node);
     }
 }

@@ -166,33 +166,24 @@ public sealed class PreferredAllocationWireTests
     [Fact]
     public async Task ServesTheAnswerOfThePolicyForTheSameStrings()
     {
-        using var backend = MetaGpu.Nvml.SimulatedBackend.Parse("4");
-        var state = Directory.CreateTempSubdirectory("mg-wire-");
-        try
-        {
-            var node = MetaGpu.Tests.Support.SimulatedPluginNode.Of(backend, state.FullName);
-            var plugin = new MetaGpuDevicePlugin(MetaGpu.DevicePlugin.Config.ResourceSharing.DefaultResourceName, node.State, node.Allocations, null, CancellationToken.None);
-            var plan = node.State.Current.Plan.Find(MetaGpu.DevicePlugin.Config.ResourceSharing.DefaultResourceName)!;
-            var all = PlanIndex.Of(plan).Ids.SelectMany(x => x).ToList();
-            var available = all.Where((_, i) => i % 3 != 0).ToList();
-            var must = available.Skip(150).Take(5).ToList();
-            var container = new ContainerPreferredAllocationRequest { AllocationSize = 70 };
-            container.AvailableDeviceIDs.Add(available);
-            container.MustIncludeDeviceIDs.Add(must);
-            container.AvailableDeviceIDs.Add("not-ours"); // left out of the answer
-            var request = new PreferredAllocationRequest { ContainerRequests = { container } };
+        using var node = new MetaGpu.Tests.Support.SimulatedPlugin("4");
+        var plugin = node.Plugin;
+        var plan = node.Plan;
+        var all = PlanIndex.Of(plan).Ids.SelectMany(x => x).ToList();
+        var available = all.Where((_, i) => i % 3 != 0).ToList();
+        var must = available.Skip(150).Take(5).ToList();
+        var container = new ContainerPreferredAllocationRequest { AllocationSize = 70 };
+        container.AvailableDeviceIDs.Add(available);
+        container.MustIncludeDeviceIDs.Add(must);
+        container.AvailableDeviceIDs.Add("not-ours"); // left out of the answer
+        var request = new PreferredAllocationRequest { ContainerRequests = { container } };
 
-            using var query = KubeletQuery.ParsePreferred(request.ToByteArray());
-            var answer = await plugin.GetPreferredAllocation(query, null!);
-            var expected = AllocationPolicy.Preferred(plan, available, must, 70, node.State.Current.Config.Policy);
-            Assert.Equal(70, expected.Count);
-            Assert.Equal(expected, answer.ToResponse().ContainerResponses.Single().DeviceIDs);
-            Assert.Equal(expected, (await plugin.GetPreferredAllocation(request, null!)).ContainerResponses.Single().DeviceIDs);
-        }
-        finally
-        {
-            state.Delete(recursive: true);
-        }
+        using var query = KubeletQuery.ParsePreferred(request.ToByteArray());
+        var answer = await plugin.GetPreferredAllocation(query, null!);
+        var expected = AllocationPolicy.Preferred(plan, available, must, 70, node.Node.State.Current.Config.Policy);
+        Assert.Equal(70, expected.Count);
+        Assert.Equal(expected, answer.ToResponse().ContainerResponses.Single().DeviceIDs);
+        Assert.Equal(expected, (await plugin.GetPreferredAllocation(request, null!)).ContainerResponses.Single().DeviceIDs);
     }
 
     [Fact]

@@ -83,31 +83,9 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
     /// </summary>
     private void Preferred(MetaGpuDevicePlugin plugin, ReadOnlySpan<byte> body)
     {
-        PreferredAllocationRequest? theirs;
-        try
-        {
-            theirs = PreferredAllocationRequest.Parser.ParseFrom(body);
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            theirs = null;
-        }
-        KubeletQuery query;
-        try
-        {
-            query = KubeletQuery.ParsePreferred(body.ToArray());
-        }
-        catch (ProtobufWireException e)
-        {
-            if (theirs is not null)
-                throw new FuzzFinding($"the server refuses a request Google.Protobuf reads: {e.Message}");
+        if (ReadBoth(body, PreferredAllocationRequest.Parser, KubeletQuery.ParsePreferred) is not { } both)
             return;
-        }
-        if (theirs is null)
-        {
-            query.Dispose();
-            throw new FuzzFinding("the server reads a request Google.Protobuf refuses");
-        }
+        var (theirs, query) = both;
         if (query.ContainerCount != theirs.ContainerRequests.Count)
             throw new FuzzFinding($"the server reads {query.ContainerCount} containers, Google.Protobuf {theirs.ContainerRequests.Count}");
         for (var c = 0; c < query.ContainerCount; c++)
@@ -144,31 +122,9 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
     /// </summary>
     private void AllocateAsServed(MetaGpuDevicePlugin plugin, ReadOnlySpan<byte> body)
     {
-        AllocateRequest? theirs;
-        try
-        {
-            theirs = AllocateRequest.Parser.ParseFrom(body);
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            theirs = null;
-        }
-        KubeletQuery query;
-        try
-        {
-            query = KubeletQuery.ParseAllocate(body.ToArray());
-        }
-        catch (ProtobufWireException e)
-        {
-            if (theirs is not null)
-                throw new FuzzFinding($"the server refuses an AllocateRequest Google.Protobuf reads: {e.Message}");
+        if (ReadBoth(body, AllocateRequest.Parser, KubeletQuery.ParseAllocate) is not { } both)
             return;
-        }
-        if (theirs is null)
-        {
-            query.Dispose();
-            throw new FuzzFinding("the server reads an AllocateRequest Google.Protobuf refuses");
-        }
+        var (theirs, query) = both;
         if (query.ContainerCount != theirs.ContainerRequests.Count)
         {
             query.Dispose();
@@ -192,6 +148,41 @@ internal sealed class PluginRpcTarget(string method) : IFuzzTarget
         var response = AllocateResponse.Parser.ParseFrom(bytes);
         if (response.ContainerResponses.Count != theirs.ContainerRequests.Count)
             throw new FuzzFinding($"{theirs.ContainerRequests.Count} container requests got {response.ContainerResponses.Count} answers");
+    }
+
+    /// <summary>
+    /// The request read by Google.Protobuf and by the server's own reader: both, or null where both refuse it. One
+    /// refusing what the other reads is a finding.
+    /// </summary>
+    private static (T Theirs, KubeletQuery Ours)? ReadBoth<T>(ReadOnlySpan<byte> body, MessageParser<T> parser, Func<byte[], KubeletQuery> parse)
+        where T : IMessage<T>
+    {
+        T? theirs;
+        try
+        {
+            theirs = parser.ParseFrom(body);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            theirs = default;
+        }
+        KubeletQuery query;
+        try
+        {
+            query = parse(body.ToArray());
+        }
+        catch (ProtobufWireException e)
+        {
+            if (theirs is not null)
+                throw new FuzzFinding($"the server refuses a {typeof(T).Name} Google.Protobuf reads: {e.Message}");
+            return null;
+        }
+        if (theirs is null)
+        {
+            query.Dispose();
+            throw new FuzzFinding($"the server reads a {typeof(T).Name} Google.Protobuf refuses");
+        }
+        return (theirs, query);
     }
 
     private FakeCallContext Context(CancellationToken cancellationToken = default) =>
