@@ -16,12 +16,10 @@ namespace MetaGpu.DevicePlugin;
 internal static class PreferredAllocationWire
 {
     public static readonly Method<KubeletQuery, PreferredAnswer> Method = new(MethodType.Unary, KubeletApi.DevicePluginService,
-        "GetPreferredAllocation", ReadOnly(static payload => KubeletQuery.ParsePreferred(payload)), WrittenOnly<PreferredAnswer>());
-
-    /// <summary>The marshaller of a request the server only reads, as bytes (<see cref="KubeletQuery"/>).</summary>
-    public static Marshaller<KubeletQuery> ReadOnly(Func<ReadOnlySequence<byte>, KubeletQuery> parse) => new(
-        static (_, _) => throw new NotSupportedException("a KubeletQuery is only read"),
-        context => parse(context.PayloadAsReadOnlySequence()));
+        "GetPreferredAllocation",
+        new Marshaller<KubeletQuery>(static (_, _) => throw new NotSupportedException("a KubeletQuery is only read"),
+            static context => KubeletQuery.ParsePreferred(context.PayloadAsReadOnlySequence())),
+        WrittenOnly<PreferredAnswer>());
 
     /// <summary>
     /// The marshaller of an answer written by hand: its size first (the frame's length), then its bytes straight into
@@ -418,7 +416,9 @@ internal sealed class PreferredAnswer(PlanIndex index) : IWrittenAnswer
 internal sealed class AllocateAnswer : IWrittenAnswer
 {
     public static readonly Method<KubeletQuery, AllocateAnswer> Method = new(MethodType.Unary,
-        KubeletApi.DevicePluginService, "Allocate", PreferredAllocationWire.ReadOnly(static payload => KubeletQuery.ParseAllocate(payload)),
+        KubeletApi.DevicePluginService, "Allocate",
+        new Marshaller<KubeletQuery>(static (_, _) => throw new NotSupportedException("a KubeletQuery is only read"),
+            static context => KubeletQuery.ParseAllocate(context.PayloadAsReadOnlySequence())),
         PreferredAllocationWire.WrittenOnly<AllocateAnswer>());
 
     private readonly List<byte[]> _containers = [];
