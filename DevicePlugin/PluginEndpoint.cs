@@ -35,7 +35,8 @@ public sealed class PluginEndpoint : IAsyncDisposable
         Service = new MetaGpuDevicePlugin(resourceName, state, allocations, log, _stopping.Token, additions);
         Service.StreamLost += _ => Interlocked.Exchange(ref _streamLost, 1);
         // grpc.health.v1 beside the plugin service: what the DaemonSet's liveness probe (metagpu probe) asks.
-        var serverOptions = new GrpcServerOptions { Logger = log };
+        // The kubelet's calls are answered on the socket's event thread where they can be (InlineCompletions).
+        var serverOptions = new GrpcServerOptions { Logger = log, InlineSocketCompletions = true };
         if (events?.CallFinished is { } finished)
         {
             // The plugin's own calls only; the liveness probe's health checks are not the kubelet's business.

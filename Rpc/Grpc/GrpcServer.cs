@@ -238,6 +238,8 @@ public sealed class GrpcServer : IAsyncDisposable
             // The peer's credentials are the kernel's record of who called connect(2), read before the first byte.
             var peer = new ConnectionPeer(string.Create(CultureInfo.InvariantCulture, $"unix:{path}#{++accepted}"),
                 _options.ReadPeerCredentials ? UnixPeer.Read(socket) : null);
+            if (_options.InlineSocketCompletions)
+                InlineCompletions.TryEnable(socket);
             var connection = Http2Connection.StartServer(socket, _connectionOptions, stream => Dispatch(stream, peer), _log);
             _connections.TryAdd(connection, 0);
             _ = connection.Completion.ContinueWith(static (completed, s) =>
