@@ -17,7 +17,7 @@ namespace MetaGpu.Rpc.Http2;
 /// continuations (metrics, the control API, pod-resources) on that thread too. The member is reached through
 /// <see cref="UnsafeAccessorAttribute"/>, which native AOT resolves when it compiles against the runtime it ships
 /// with; should a runtime lack it, the call throws <see cref="MissingMethodException"/>, and the socket keeps the
-/// runtime's default (tests/Rpc/InlineCompletionsTests checks which it is).
+/// runtime's default (tests/Transport/InlineCompletionsTests checks which it is).
 /// </para>
 /// </summary>
 internal static class InlineCompletions
