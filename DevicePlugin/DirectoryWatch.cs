@@ -56,6 +56,9 @@ internal sealed partial class DirectoryWatch : IDisposable
     /// <summary>Whether changes are being watched; false means only polling notices them (see <see cref="Problem"/>).</summary>
     public bool Active => _thread is not null;
 
+    /// <summary>Whether the watch's thread is still there (tests: it ends with <see cref="Dispose"/>).</summary>
+    internal bool Running => _thread is { IsAlive: true };
+
     /// <summary>Why the watch could not start, for the log.</summary>
     public string? Problem { get; }
 
