@@ -71,6 +71,11 @@ public sealed partial class Http2Connection
             sendGoAway = true;
         }
 
+        // The loop can end inside a batch (GOAWAY with no stream left, EOF or an error after complete frames):
+        // streams that finished in it have their whole response and must still be woken, or their readers wait
+        // forever (Abort below only fails streams still open). Requests not yet dispatched die with the connection.
+        WakeAfterLastBatch();
+
         if (sendGoAway)
         {
             _log?.LogDebug("HTTP/2 connection error {Code}: {Reason}", goAwayCode, reason);
@@ -673,6 +678,12 @@ public sealed partial class Http2Connection
             return;
         stream.WakeQueued = true;
         _streamsToWake.Add(stream);
+    }
+
+    private void WakeAfterLastBatch()
+    {
+        _requestsToDispatch.Clear();
+        EndBatch();
     }
 
     /// <summary>Wakes the readers of streams that received something and hands new requests over, once per batch.</summary>
