@@ -74,7 +74,8 @@ public sealed partial class Http2Connection
         // The loop can end inside a batch (GOAWAY with no stream left, EOF or an error after complete frames):
         // streams that finished in it have their whole response and must still be woken, or their readers wait
         // forever (Abort below only fails streams still open). Requests not yet dispatched die with the connection.
-        WakeAfterLastBatch();
+        _requestsToDispatch.Clear();
+        EndBatch();
 
         if (sendGoAway)
         {
@@ -678,12 +679,6 @@ public sealed partial class Http2Connection
             return;
         stream.WakeQueued = true;
         _streamsToWake.Add(stream);
-    }
-
-    private void WakeAfterLastBatch()
-    {
-        _requestsToDispatch.Clear();
-        EndBatch();
     }
 
     /// <summary>Wakes the readers of streams that received something and hands new requests over, once per batch.</summary>

@@ -1,9 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using Grpc.Core;
 using MetaGpu.Rpc.Grpc;
-using MetaGpu.Rpc.Hpack;
 using MetaGpu.Rpc.Http2;
 
 namespace MetaGpu.Tests.Transport;
@@ -32,18 +30,18 @@ public sealed class LastBatchTests
             var call = channel.CreateCallInvoker().AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, [7]).ResponseAsync;
 
             using var server = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            await ReadRequestAsync(server);
-            var encoder = new HpackEncoder();
-            var reply = new List<byte>();
-            reply.AddRange(RawHttp2Client.Frame(FrameType.Settings, FrameFlags.None, 0, []));
-            reply.AddRange(RawHttp2Client.Frame(FrameType.Settings, FrameFlags.Ack, 0, []));
-            reply.AddRange(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, Block(encoder, (":status", "200"), ("content-type", "application/grpc"))));
-            reply.AddRange(RawHttp2Client.Frame(FrameType.Data, FrameFlags.None, 1, RawHttp2Client.GrpcMessage([7, 8])));
-            reply.AddRange(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders | FrameFlags.EndStream, 1, Block(encoder, ("grpc-status", "0"))));
+            await using var peer = await RawHttp2Client.AcceptedAsync(server, TimeSpan.FromSeconds(10));
+            Assert.NotNull(await peer.ReadUntilAsync(f => f.Type == FrameType.Data && (f.Flags & FrameFlags.EndStream) != 0, TimeSpan.FromSeconds(10)));
             var goAway = new byte[8];
             BinaryPrimitives.WriteUInt32BigEndian(goAway, 1);
-            reply.AddRange(RawHttp2Client.Frame(FrameType.GoAway, FrameFlags.None, 0, goAway));
-            await server.SendAsync(reply.ToArray(), SocketFlags.None);
+            await peer.SendAsync((byte[])[
+                .. RawHttp2Client.Frame(FrameType.Settings, FrameFlags.None, 0, []),
+                .. RawHttp2Client.Frame(FrameType.Settings, FrameFlags.Ack, 0, []),
+                .. RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, peer.HeaderBlock((":status", "200"), ("content-type", "application/grpc"))),
+                .. RawHttp2Client.Frame(FrameType.Data, FrameFlags.None, 1, RawHttp2Client.GrpcMessage([7, 8])),
+                .. RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders | FrameFlags.EndStream, 1, peer.HeaderBlock(("grpc-status", "0"))),
+                .. RawHttp2Client.Frame(FrameType.GoAway, FrameFlags.None, 0, goAway),
+            ]);
             if (!keepOpen)
                 server.Shutdown(SocketShutdown.Send);
 
@@ -53,41 +51,6 @@ public sealed class LastBatchTests
         finally
         {
             Directory.Delete(directory, recursive: true);
-        }
-    }
-
-    private static byte[] Block(HpackEncoder encoder, params (string Name, string Value)[] fields)
-    {
-        var writer = new ArrayBufferWriter<byte>();
-        encoder.BeginBlock(writer);
-        foreach (var (n, v) in fields)
-            encoder.Encode(writer, n, v);
-        return writer.WrittenSpan.ToArray();
-    }
-
-    /// <summary>Reads the client's preface and frames until its request stream ends (DATA with END_STREAM).</summary>
-    private static async Task ReadRequestAsync(Socket server)
-    {
-        var buffer = new byte[64 * 1024];
-        var have = 0;
-        var start = Http2Limits.ClientPreface.Length;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (true)
-        {
-            while (have - start >= 9)
-            {
-                var length = (buffer[start] << 16) | (buffer[start + 1] << 8) | buffer[start + 2];
-                if (have - start < 9 + length)
-                    break;
-                var type = (FrameType)buffer[start + 3];
-                var flags = (FrameFlags)buffer[start + 4];
-                start += 9 + length;
-                if (type == FrameType.Data && (flags & FrameFlags.EndStream) != 0)
-                    return;
-            }
-            var n = await server.ReceiveAsync(buffer.AsMemory(have), SocketFlags.None, timeout.Token);
-            Assert.NotEqual(0, n);
-            have += n;
         }
     }
 }

@@ -27,6 +27,21 @@ public sealed class RawHttp2Client : IAsyncDisposable
 
     private RawHttp2Client(Socket socket) => _socket = socket;
 
+    /// <summary>
+    /// The server's side of a connection a test accepted, for a client under test: the client's preface is read
+    /// and checked, so what follows is frames.
+    /// </summary>
+    public static async Task<RawHttp2Client> AcceptedAsync(Socket socket, TimeSpan timeout)
+    {
+        var peer = new RawHttp2Client(socket);
+        using var cts = new CancellationTokenSource(timeout);
+        var preface = Http2Limits.ClientPreface.Length;
+        if (!await peer.FillAsync(preface, cts.Token) || !peer._buffer.AsSpan(peer._start, preface).SequenceEqual(Http2Limits.ClientPreface))
+            throw new InvalidDataException("the client sent no HTTP/2 preface");
+        peer._start += preface;
+        return peer;
+    }
+
     public static async Task<RawHttp2Client> ConnectAsync(string path)
     {
         for (var attempt = 0; ; attempt++)
@@ -76,10 +91,14 @@ public sealed class RawHttp2Client : IAsyncDisposable
 
     /// <summary>An HPACK block for a gRPC request to <paramref name="path"/>.</summary>
     public byte[] RequestHeaderBlock(string path, params (string Name, string Value)[] extra)
+        => HeaderBlock([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"), ("content-type", "application/grpc"), ("te", "trailers"), .. extra]);
+
+    /// <summary>An HPACK block of <paramref name="fields"/>, from this peer's encoder (its dynamic table stays in step).</summary>
+    public byte[] HeaderBlock(params (string Name, string Value)[] fields)
     {
         var writer = new System.Buffers.ArrayBufferWriter<byte>();
         _encoder.BeginBlock(writer);
-        foreach (var (n, v) in new[] { (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"), ("content-type", "application/grpc"), ("te", "trailers") }.Concat(extra))
+        foreach (var (n, v) in fields)
             _encoder.Encode(writer, n, v);
         return writer.WrittenSpan.ToArray();
     }
