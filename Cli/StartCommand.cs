@@ -4,6 +4,7 @@ using MetaGpu.DevicePlugin;
 using MetaGpu.DevicePlugin.Allocations;
 using MetaGpu.DevicePlugin.Config;
 using MetaGpu.Logging;
+using MetaGpu.Primitives;
 using MetaGpu.Usage;
 using MetaGpu.Usage.Metrics;
 using MetaGpu.Usage.PodResources;
@@ -133,6 +134,8 @@ public sealed class StartCommand
             ContainerAdditions = additions,
         };
         using var signals = new StopSignals();
+        // Once started, the file pages that only starting touched are given back (Primitives/StartupPages).
+        _ = StartupPages.ReleaseAfterAsync(registered.Task, StartupPages.AfterRegistration, logs.CreateLogger("metagpu"), signals.Token);
         return PluginDaemon.RunAsync(backend, options, logs, signals.Token).GetAwaiter().GetResult();
     });
 
