@@ -9,6 +9,8 @@ import (
 type launchResult struct {
 	listed                                     time.Duration
 	rssRegistered, rssAfterCalls, rssAfterIdle int64
+	// The anonymous part of each (RssAnon): what is not a page of a file the page cache keeps anyway.
+	anonRegistered, anonAfterCalls, anonAfterIdle int64
 	latencies                                  map[string][]time.Duration // "allocate_c1", "options_c8", ...
 	first                                      map[string]time.Duration   // the first call of each kind after registering
 	reregister, relisted                       []time.Duration
@@ -37,6 +39,9 @@ func (r *launchResult) run(sess *session, set settings, restarts int) error {
 	var err error
 	time.Sleep(time.Second)
 	if r.rssRegistered, err = sess.rssKiB(); err != nil {
+		return err
+	}
+	if r.anonRegistered, err = sess.anonKiB(); err != nil {
 		return err
 	}
 	c, err := newCaller(sess.plugin, set.gpus, set.perGPU, set.request, set.preferredSize)
@@ -75,8 +80,14 @@ func (r *launchResult) run(sess *session, set settings, restarts int) error {
 	if r.rssAfterCalls, err = sess.rssKiB(); err != nil {
 		return err
 	}
+	if r.anonAfterCalls, err = sess.anonKiB(); err != nil {
+		return err
+	}
 	time.Sleep(2 * time.Second)
 	if r.rssAfterIdle, err = sess.rssKiB(); err != nil {
+		return err
+	}
+	if r.anonAfterIdle, err = sess.anonKiB(); err != nil {
 		return err
 	}
 	if err := sess.plugin.streamOpen(); err != nil {

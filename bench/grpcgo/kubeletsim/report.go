@@ -47,6 +47,9 @@ func figures(s spec, launches []*launchResult, set settings) []figure {
 	add("rss_registered_kib", median(per(func(r *launchResult) float64 { return float64(r.rssRegistered) })), "KiB")
 	add("rss_after_calls_kib", median(per(func(r *launchResult) float64 { return float64(r.rssAfterCalls) })), "KiB")
 	add("rss_after_idle_kib", median(per(func(r *launchResult) float64 { return float64(r.rssAfterIdle) })), "KiB")
+	add("rss_anon_registered_kib", median(per(func(r *launchResult) float64 { return float64(r.anonRegistered) })), "KiB")
+	add("rss_anon_after_calls_kib", median(per(func(r *launchResult) float64 { return float64(r.anonAfterCalls) })), "KiB")
+	add("rss_anon_after_idle_kib", median(per(func(r *launchResult) float64 { return float64(r.anonAfterIdle) })), "KiB")
 	for _, l := range splitCalls(set.calls, set.concurrency) {
 		if l.warmup == 0 {
 			continue

@@ -235,6 +235,11 @@ func (s *session) rssKiB() (int64, error) {
 	return statusKiB(s.cmd.Process.Pid, "VmRSS:")
 }
 
+// anonKiB is the anonymous part of the plugin's resident memory (RssAnon of /proc/PID/status).
+func (s *session) anonKiB() (int64, error) {
+	return statusKiB(s.cmd.Process.Pid, "RssAnon:")
+}
+
 func statusKiB(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
