@@ -70,7 +70,8 @@ public static class AllocationPolicy
             return [];
 
         var index = PlanIndex.Of(plan);
-        var positions = Preferred(index, Locate(index, available), Locate(index, mustInclude), size, policy);
+        var positions = Preferred(index, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Locate(index, available)),
+            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Locate(index, mustInclude)), size, policy);
         var ids = new List<string>(positions.Count);
         foreach (var p in positions)
             ids.Add(index.IdAt(p));
@@ -93,7 +94,7 @@ public static class AllocationPolicy
     /// <see cref="Preferred(ResourcePlan, IReadOnlyCollection{string}, IReadOnlyCollection{string}, int, AllocationPolicyKind)"/>
     /// of meta-devices already located in the plan (<see cref="Locate"/>): each ID is looked up once per call.
     /// </summary>
-    internal static List<int> Preferred(PlanIndex index, List<(int Order, int Share)> available, List<(int Order, int Share)> mustInclude, int size,
+    internal static List<int> Preferred(PlanIndex index, ReadOnlySpan<(int Order, int Share)> available, ReadOnlySpan<(int Order, int Share)> mustInclude, int size,
         AllocationPolicyKind policy)
     {
         if (size <= 0)
