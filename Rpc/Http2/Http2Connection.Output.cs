@@ -66,16 +66,19 @@ public sealed partial class Http2Connection
                     progress?.TrySetResult();
                     return;
                 }
-                var remaining = _sending.WrittenMemory;
-                while (!remaining.IsEmpty)
+                for (var i = 0; i < _sending.ChunkCount; i++)
                 {
-                    var n = await _socket.SendAsync(remaining, SocketFlags.None).ConfigureAwait(false);
-                    remaining = remaining[n..];
+                    var remaining = _sending.Chunk(i);
+                    while (!remaining.IsEmpty)
+                    {
+                        var n = await _socket.SendAsync(remaining, SocketFlags.None).ConfigureAwait(false);
+                        remaining = remaining[n..];
+                    }
                 }
                 lock (StateLock)
                 {
-                    // An idle connection keeps no output array: a thousand of them would hold 16 MiB for nothing.
-                    _sending.Reset(keepAtMost: 0);
+                    // An idle connection keeps no output chunk: a thousand of them would hold 16 MiB for nothing.
+                    _sending.Reset();
                     _sendingCount = 0;
                     _responseFramesSending = 0;
                 }

@@ -27,8 +27,8 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Output, guarded by StateLock except _sending, which only the current flusher touches.
-    private PooledBufferWriter _pending;
-    private PooledBufferWriter _sending;
+    private OutputChunks _pending;
+    private OutputChunks _sending;
     private int _sendingCount;
     private int _responseFramesQueued;   // PING/SETTINGS ACKs and RST_STREAMs the read loop queued, not yet handed to the socket
     private int _responseFramesSending;
@@ -89,8 +89,8 @@ public sealed partial class Http2Connection : IAsyncDisposable
         _decoder = new HpackDecoder(options.HeaderTableSize);
         _nextLocalStreamId = isServer ? 2 : 1;
         _budget = options.MemoryBudget;
-        _pending = new PooledBufferWriter(16 * 1024, _budget);
-        _sending = new PooledBufferWriter(16 * 1024, _budget);
+        _pending = new OutputChunks(_budget);
+        _sending = new OutputChunks(_budget);
         _idleSince = Environment.TickCount64;
     }
 
