@@ -135,7 +135,7 @@ public sealed class StartCommand
         };
         using var signals = new StopSignals();
         // Once started, the file pages that only starting touched are given back (Primitives/StartupPages).
-        _ = StartupPages.ReleaseAfterAsync(registered.Task, StartupPages.AfterRegistration, logs.CreateLogger("metagpu"), signals.Token);
+        _ = StartupPages.ReleaseAfterAsync(registered.Task, StartupPages.AfterRegistration, signals.Token);
         return PluginDaemon.RunAsync(backend, options, logs, signals.Token).GetAwaiter().GetResult();
     });
 

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MetaGpu.DevicePlugin.Config;
 
 namespace MetaGpu.DevicePlugin;
@@ -70,8 +71,8 @@ public static class AllocationPolicy
             return [];
 
         var index = PlanIndex.Of(plan);
-        var positions = Preferred(index, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Locate(index, available)),
-            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Locate(index, mustInclude)), size, policy);
+        var positions = Preferred(index, CollectionsMarshal.AsSpan(Locate(index, available)), CollectionsMarshal.AsSpan(Locate(index, mustInclude)),
+            size, policy);
         var ids = new List<string>(positions.Count);
         foreach (var p in positions)
             ids.Add(index.IdAt(p));

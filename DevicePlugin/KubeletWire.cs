@@ -1,6 +1,7 @@
 using System.Buffers;
 using Google.Protobuf;
 using Grpc.Core;
+using MetaGpu.Primitives;
 using MetaGpu.Rpc.Http2;
 
 namespace MetaGpu.DevicePlugin;
@@ -61,6 +62,7 @@ internal sealed class KubeletQuery : IDisposable
     private const int RecursionLimit = 100;
 
     private byte[] _bytes;
+    private int _disposed;
     private readonly bool _allocate;
     private readonly SpanList _available = new();
     private readonly SpanList _must = new();
@@ -132,17 +134,15 @@ internal sealed class KubeletQuery : IDisposable
 
     public void Dispose()
     {
-        var bytes = Interlocked.Exchange(ref _bytes, []);
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        var bytes = _bytes;
+        _bytes = [];
         if (bytes.Length > 0)
             WireBuffers.Return(bytes);
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            _available.Release();
-            _must.Release();
-        }
+        _available.Release();
+        _must.Release();
     }
-
-    private int _disposed;
 
     private void ReadRequest(int end)
     {
@@ -301,15 +301,12 @@ internal sealed class KubeletQuery : IDisposable
     }
 
     /// <summary>
-    /// (offset, length) pairs in one growing array, from the shared pool up to <see cref="LargestPooled"/> ints (the
-    /// kubelet's 800-ID GetPreferredAllocation needs 1,600): a request's pairs were about 17 KB of garbage per call,
-    /// most of what a GetPreferredAllocation allocated. Larger arrays are plain ones, as <see cref="WireBuffers"/>'
-    /// large buffers are, so that a peer's huge request does not stay in the pool.
+    /// (offset, length) pairs in one growing array from <see cref="CappedPool{T}"/> (the kubelet's 800-ID
+    /// GetPreferredAllocation needs 1,600 ints): a request's pairs were about 17 KB of garbage per call, most of what a
+    /// GetPreferredAllocation allocated.
     /// </summary>
     private sealed class SpanList
     {
-        private const int LargestPooled = 16 * 1024;
-
         private int[] _pairs = [];
 
         public int Count { get; private set; }
@@ -335,9 +332,9 @@ internal sealed class KubeletQuery : IDisposable
 
         private void Grow(int length)
         {
-            var grown = length <= LargestPooled ? ArrayPool<int>.Shared.Rent(length) : new int[length];
+            var grown = CappedPool<int>.Rent(length);
             _pairs.AsSpan(0, 2 * Count).CopyTo(grown);
-            Return(_pairs);
+            CappedPool<int>.Return(_pairs);
             _pairs = grown;
         }
 
@@ -347,13 +344,7 @@ internal sealed class KubeletQuery : IDisposable
             var pairs = _pairs;
             _pairs = [];
             Count = 0;
-            Return(pairs);
-        }
-
-        private static void Return(int[] pairs)
-        {
-            if (pairs.Length is > 0 and <= LargestPooled)
-                ArrayPool<int>.Shared.Return(pairs);
+            CappedPool<int>.Return(pairs);
         }
     }
 }

@@ -296,25 +296,14 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// Where the plan's IDs among a list lie, each looked up once (<see cref="Add"/> in the list's order); fails the
     /// call when an ID is listed twice. The plan's own IDs are marked by their positions (a bit each, no set of strings
     /// for the 800 IDs the kubelet lists); only IDs the plan does not have are made strings, in a set, and are left
-    /// out of the answer.
-    /// </summary>
-    /// <summary>
-    /// Where a container's IDs lie in the plan, in the request's order. The (order, share) pairs are in an array from
-    /// the shared pool (6.4 KB for the kubelet's 800 IDs, garbage of every call before), given back on Dispose; the
-    /// request's count bounds it, and a request is at most 4 MiB.
+    /// out of the answer. The (order, share) pairs found are in an array from <see cref="CappedPool{T}"/> (6.4 KB
+    /// for the kubelet's 800 IDs, garbage of every call before), given back on Dispose.
     /// </summary>
     private sealed class Located(MetaGpuDevicePlugin plugin, PlanIndex index, int count) : IDisposable
     {
         private readonly ulong[] _marked = new ulong[index.PositionWords];
         private HashSet<string>? _others;
-        private const int LargestPooled = 16 * 1024;
-
-        private (int Order, int Share)[] _found = count switch
-        {
-            0 => [],
-            <= LargestPooled => System.Buffers.ArrayPool<(int Order, int Share)>.Shared.Rent(count),
-            _ => new (int Order, int Share)[count],
-        };
+        private (int Order, int Share)[] _found = CappedPool<(int Order, int Share)>.Rent(count);
         private int _count;
 
         public ReadOnlySpan<(int Order, int Share)> Found => _found.AsSpan(0, _count);
@@ -338,8 +327,7 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
             var found = _found;
             _found = [];
             _count = 0;
-            if (found.Length is > 0 and <= LargestPooled)
-                System.Buffers.ArrayPool<(int Order, int Share)>.Shared.Return(found);
+            CappedPool<(int Order, int Share)>.Return(found);
         }
     }
 

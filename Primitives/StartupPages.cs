@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using Microsoft.Extensions.Logging;
 
 namespace MetaGpu.Primitives;
 
@@ -214,7 +213,7 @@ internal static partial class StartupPages
     /// Gives the pages back once, <paramref name="settle"/> after <paramref name="started"/> completes; nothing when
     /// <paramref name="stop"/> comes first. Never throws.
     /// </summary>
-    public static async Task ReleaseAfterAsync(Task started, TimeSpan settle, ILogger log, CancellationToken stop)
+    public static async Task ReleaseAfterAsync(Task started, TimeSpan settle, CancellationToken stop)
     {
         try
         {
@@ -225,8 +224,6 @@ internal static partial class StartupPages
         {
             return;
         }
-        var released = Release();
-        log.LogDebug("start-up done: gave back {KiB} KiB of read-only file pages in {Runs} runs ({Failures} refused)",
-            released.Bytes / 1024, released.Runs, released.Failures);
+        Release();
     }
 }

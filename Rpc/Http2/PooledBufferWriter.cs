@@ -4,15 +4,14 @@ namespace MetaGpu.Rpc.Http2;
 
 /// <summary>
 /// A growable <see cref="IBufferWriter{T}"/> over <see cref="WireBuffers"/>, reused across frames and messages.
-/// It holds no array until the first write, and with a <see cref="MemoryBudget"/> its capacity is counted there.
+/// It holds no array until the first write.
 /// </summary>
-internal sealed class PooledBufferWriter(int initialCapacity = 4096, MemoryBudget? budget = null) : IBufferWriter<byte>, IDisposable
+internal sealed class PooledBufferWriter(int initialCapacity = 4096) : IBufferWriter<byte>, IDisposable
 {
     private byte[] _buffer = [];
     private int _written;
 
     public int WrittenCount => _written;
-    public int Capacity => _buffer.Length;
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
     public ReadOnlyMemory<byte> WrittenMemory => _buffer.AsMemory(0, _written);
     public Span<byte> WrittenSpanMutable => _buffer.AsSpan(0, _written);
@@ -66,8 +65,6 @@ internal sealed class PooledBufferWriter(int initialCapacity = 4096, MemoryBudge
     {
         var old = _buffer;
         _buffer = next;
-        budget?.Force(next.Length);
-        budget?.Release(old.Length);
         if (old.Length > 0)
             WireBuffers.Return(old);
     }

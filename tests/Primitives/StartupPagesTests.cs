@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using MetaGpu.Primitives;
 using MetaGpu.Tests.Support;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MetaGpu.Tests.Primitives;
 
@@ -76,7 +75,7 @@ public sealed class StartupPagesTests
     {
         using var stop = new CancellationTokenSource();
         var never = new TaskCompletionSource();
-        var waiting = StartupPages.ReleaseAfterAsync(never.Task, TimeSpan.Zero, NullLogger.Instance, stop.Token);
+        var waiting = StartupPages.ReleaseAfterAsync(never.Task, TimeSpan.Zero, stop.Token);
         Assert.False(waiting.IsCompleted);
 
         await stop.CancelAsync();
