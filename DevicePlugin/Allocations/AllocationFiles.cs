@@ -68,8 +68,8 @@ public sealed class AllocationFiles
 
     public string StateDirectory { get; }
 
-    /// <summary>How long after a file's last change its stamp stands for its bytes (<see cref="FileStamp.DefaultSettleTime"/>).</summary>
-    internal TimeSpan SettleTime { get; init; } = FileStamp.DefaultSettleTime;
+    /// <summary>How long after a file's last change its stamp stands for its bytes; null (the default): the stamp's own <see cref="FileStamp.SettleTime"/>.</summary>
+    internal TimeSpan? SettleTime { get; init; }
 
     /// <summary>How many times <see cref="Write"/> has read a file back to compare it (the rest were settled stamps or writes).</summary>
     internal long ReadBacks => Interlocked.Read(ref _readBacks);

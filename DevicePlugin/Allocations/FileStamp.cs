@@ -10,11 +10,38 @@ namespace MetaGpu.DevicePlugin.Allocations;
 internal readonly record struct FileStamp(ulong Device, ulong Inode, ulong Size, long ModifiedNs, long ChangedNs)
 {
     /// <summary>
-    /// How long after a file's last change a stamp of it is trusted by default. The kernel stamps times from a clock
-    /// that advances in ticks (a few milliseconds), so a write in the same tick as our look could leave the times as
-    /// they were; a second is far beyond any tick (as Git treats "racily clean" index entries).
+    /// The kernel's timestamp tick: file times come from the coarse real-time clock (<c>current_time</c>), which
+    /// advances once per tick (<c>clock_getres(CLOCK_REALTIME_COARSE)</c>: 1-10 ms, by the kernel's HZ). Read once.
     /// </summary>
-    public static readonly TimeSpan DefaultSettleTime = TimeSpan.FromSeconds(1);
+    public static readonly long TickNs = CoarseTickNs();
+
+    /// <summary>
+    /// How long after a file's last change a stamp of it is trusted, on a file system whose times carry nanoseconds
+    /// from that clock: two ticks. The look (the precise real-time clock) is then two ticks after the change, so the
+    /// coarse clock, never a whole tick behind, is already past the file's times: a change after the look gets a
+    /// later change time (see <see cref="SettledAt"/>). A real-time clock stepped back defeats this as any settle time.
+    /// </summary>
+    public static TimeSpan TickSettleTime => TimeSpan.FromTicks((2 * TickNs + 99) / 100);
+
+    /// <summary>
+    /// How long on a file system that keeps whole seconds (both times with no nanoseconds: ext4 with 128-byte inodes,
+    /// FAT's two seconds), where a change in the same second leaves the times as they were: two seconds.
+    /// </summary>
+    public static readonly TimeSpan WholeSecondSettleTime = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long after its last change this stamp's file must have been looked at for the stamp to be trusted.</summary>
+    public TimeSpan SettleTime =>
+        ModifiedNs % 1_000_000_000 == 0 && ChangedNs % 1_000_000_000 == 0 ? WholeSecondSettleTime : TickSettleTime;
+
+    private static unsafe long CoarseTickNs()
+    {
+        var timespec = stackalloc long[2];
+        if (Libc.ClockGetRes(Libc.CLOCK_REALTIME_COARSE, timespec) != 0)
+            return 10_000_000; // HZ=100, the coarsest tick Linux has
+        var ns = timespec[0] * 1_000_000_000 + timespec[1];
+        // Never finer than a millisecond (HZ=1000), never coarser than the whole-second rule.
+        return Math.Clamp(ns, 1_000_000, 1_000_000_000);
+    }
 
     /// <summary>The stamp of the file at <paramref name="path"/> itself (a symbolic link is not followed); null when it is missing or not a regular file.</summary>
     public static unsafe FileStamp? Of(string path)
@@ -37,12 +64,12 @@ internal readonly record struct FileStamp(ulong Device, ulong Inode, ulong Size,
 
     /// <summary>
     /// Whether a stamp taken at <paramref name="takenAtNs"/> (Unix nanoseconds, the real-time clock) still speaks for
-    /// the file's bytes: the file's last change was at least <paramref name="settle"/> before the look, so any change
-    /// after the look shows in the times.
+    /// the file's bytes: the file's last change was at least <paramref name="settle"/> (by default the stamp's own
+    /// <see cref="SettleTime"/>) before the look, so any change after the look shows in the times.
     /// </summary>
-    public bool SettledAt(long takenAtNs, TimeSpan settle)
+    public bool SettledAt(long takenAtNs, TimeSpan? settle = null)
     {
-        var before = takenAtNs - settle.Ticks * 100;
+        var before = takenAtNs - (settle ?? SettleTime).Ticks * 100;
         return ChangedNs <= before && ModifiedNs <= before;
     }
 

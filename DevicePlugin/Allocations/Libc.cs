@@ -48,6 +48,12 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static unsafe partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
+    public const int CLOCK_REALTIME_COARSE = 5;
+
+    /// <summary><c>clock_getres</c>: the resolution as seconds and nanoseconds (a <c>struct timespec</c> of two longs on 64-bit Linux).</summary>
+    [LibraryImport("libc", EntryPoint = "clock_getres")]
+    public static unsafe partial int ClockGetRes(int clock, long* timespec);
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, uint mode);
 

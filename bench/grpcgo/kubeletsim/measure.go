@@ -11,12 +11,14 @@ type launchResult struct {
 	rssRegistered, rssAfterCalls, rssAfterIdle int64
 	// The anonymous part of each (RssAnon): what is not a page of a file the page cache keeps anyway.
 	anonRegistered, anonAfterCalls, anonAfterIdle int64
-	latencies                                  map[string][]time.Duration // "allocate_c1", "options_c8", ...
-	first                                      map[string]time.Duration   // the first call of each kind after registering
-	reregister, relisted                       []time.Duration
-	extraRegistrations                         int
-	stop                                       time.Duration
-	stoppedByItself                            bool
+	latencies                                     map[string][]time.Duration // "allocate_c1", "options_c8", ...
+	// CPU time spent in each loop by the plugin (every thread) and by this process (the client).
+	pluginCPU, clientCPU map[string]time.Duration
+	first                map[string]time.Duration // the first call of each kind after registering
+	reregister, relisted []time.Duration
+	extraRegistrations   int
+	stop                 time.Duration
+	stoppedByItself      bool
 }
 
 // measure runs one launch: start, listing, memory, the call loops, memory
@@ -26,7 +28,7 @@ func measure(s spec, set settings, launch, restarts int) (*launchResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &launchResult{listed: sess.plugin.listedAt.Sub(sess.started), latencies: map[string][]time.Duration{}, first: map[string]time.Duration{}}
+	r := &launchResult{listed: sess.plugin.listedAt.Sub(sess.started), latencies: map[string][]time.Duration{}, pluginCPU: map[string]time.Duration{}, clientCPU: map[string]time.Duration{}, first: map[string]time.Duration{}}
 	if err := r.run(sess, set, restarts); err != nil {
 		return nil, sess.fail(err)
 	}
@@ -65,11 +67,23 @@ func (r *launchResult) run(sess *session, set settings, restarts int) error {
 				if concurrency != 1 {
 					n = l.cN
 				}
+				pluginBefore, err := sess.cpuTime()
+				if err != nil {
+					return err
+				}
+				clientBefore := ownCPUTime()
 				latencies, err := c.run(l.name, n, concurrency)
 				if err != nil {
 					return fmt.Errorf("concurrency %d: %w", concurrency, err)
 				}
-				r.latencies[fmt.Sprintf("%s_c%d", l.name, concurrency)] = latencies
+				clientAfter := ownCPUTime()
+				pluginAfter, err := sess.cpuTime()
+				if err != nil {
+					return err
+				}
+				key := fmt.Sprintf("%s_c%d", l.name, concurrency)
+				r.latencies[key] = latencies
+				r.pluginCPU[key], r.clientCPU[key] = pluginAfter-pluginBefore, clientAfter-clientBefore
 			}
 		}
 		return nil

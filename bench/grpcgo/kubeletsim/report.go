@@ -71,6 +71,13 @@ func figures(s spec, launches []*launchResult, set settings) []figure {
 			add(key+"_p50", sm.p50, "us")
 			add(key+"_p99", sm.p99, "us")
 			add(key+"_mean", sm.mean, "us")
+			var plugin, client time.Duration
+			for _, r := range launches {
+				plugin += r.pluginCPU[key]
+				client += r.clientCPU[key]
+			}
+			add(key+"_plugin_cpu", float64(plugin.Nanoseconds())/1000/float64(len(all)), "us")
+			add(key+"_client_cpu", float64(client.Nanoseconds())/1000/float64(len(all)), "us")
 		}
 	}
 	var reregister, relisted []float64

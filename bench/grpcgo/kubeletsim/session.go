@@ -267,3 +267,37 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// cpuTime is the plugin's CPU time so far, user and system, every thread's, exited ones included
+// (utime and stime of /proc/PID/stat, in clock ticks of 10 ms: USER_HZ is 100 on Linux).
+func (s *session) cpuTime() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after it follow its closing parenthesis.
+	text := string(data)
+	words := strings.Fields(text[strings.LastIndexByte(text, ')')+1:])
+	if len(words) < 13 {
+		return 0, errors.New("short /proc/PID/stat")
+	}
+	var ticks int64
+	for _, w := range words[11:13] { // utime and stime, fields 14 and 15
+		v, err := strconv.ParseInt(w, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// ownCPUTime is this process's CPU time so far, user and system: the client's side of the calls
+// (the simulated kubelet's servers are idle during a call loop).
+func ownCPUTime() time.Duration {
+	var u syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &u) != nil {
+		return 0
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
+}

@@ -137,6 +137,26 @@ public sealed class AllocationFilesTests : IDisposable
     }
 
     [Fact]
+    public void ByDefaultAStampIsTrustedOnceTheKernelsTimestampClockHasMovedPastTheFile()
+    {
+        // The default settle time is the stamp's own: two ticks of the coarse clock on a file system with nanosecond
+        // times (this one), not a second. A set that recurs 100 ms after its file was written costs a statx, no read.
+        var files = new AllocationFiles(State);
+        var path = files.Write(Sample(16));
+        Thread.Sleep(100);
+        files.Write(Sample(16)); // read back and stamped, 100 ms after the write: settled
+        var reads = files.ReadBacks;
+        for (var i = 0; i < 5; i++)
+            Assert.Equal(path, files.Write(Sample(16)));
+        Assert.Equal(reads, files.ReadBacks);
+        // ... and a change after that look still shows: the clock has moved past the file's times.
+        File.WriteAllText(path, File.ReadAllText(path).Replace("12288", "12289"));
+        files.Write(Sample(16));
+        Assert.Equal(reads + 1, files.ReadBacks);
+        Assert.Equal(Sample(16), files.TryRead(AllocationSamples.Key));
+    }
+
+    [Fact]
     public void AFileChangedInPlaceAfterItsStampIsReadAndRewritten()
     {
         var (files, path) = Settled(Sample(16));
@@ -157,8 +177,9 @@ public sealed class AllocationFilesTests : IDisposable
     [Fact]
     public void AFileChangedRightAfterItWasConfirmedIsReadAgainUntilItSettles()
     {
-        // Default settle time: a file written a moment ago is never trusted by its stamp, whatever its times say.
-        var files = new AllocationFiles(State);
+        // A file written a moment ago is never trusted by its stamp, whatever its times say (a settle time far longer
+        // than the test, so that a slow machine cannot let it settle between the calls).
+        var files = new AllocationFiles(State) { SettleTime = TimeSpan.FromMinutes(1) };
         var path = files.Write(Sample(16));
         var reads = files.ReadBacks;
         files.Write(Sample(16));
