@@ -14,6 +14,8 @@ type launchResult struct {
 	latencies                                     map[string][]time.Duration // "allocate_c1", "options_c8", ...
 	// CPU time spent in each loop by the plugin (every thread) and by this process (the client).
 	pluginCPU, clientCPU map[string]time.Duration
+	// The client's protobuf work per call of each loop (codecTime).
+	codec                map[string]time.Duration
 	first                map[string]time.Duration // the first call of each kind after registering
 	reregister, relisted []time.Duration
 	extraRegistrations   int
@@ -28,7 +30,7 @@ func measure(s spec, set settings, launch, restarts int) (*launchResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &launchResult{listed: sess.plugin.listedAt.Sub(sess.started), latencies: map[string][]time.Duration{}, pluginCPU: map[string]time.Duration{}, clientCPU: map[string]time.Duration{}, first: map[string]time.Duration{}}
+	r := &launchResult{listed: sess.plugin.listedAt.Sub(sess.started), latencies: map[string][]time.Duration{}, pluginCPU: map[string]time.Duration{}, clientCPU: map[string]time.Duration{}, codec: map[string]time.Duration{}, first: map[string]time.Duration{}}
 	if err := r.run(sess, set, restarts); err != nil {
 		return nil, sess.fail(err)
 	}
@@ -96,6 +98,12 @@ func (r *launchResult) run(sess *session, set settings, restarts int) error {
 	}
 	if r.anonAfterCalls, err = sess.anonKiB(); err != nil {
 		return err
+	}
+	// Measured in the idle time, where it disturbs no call.
+	for _, l := range loops {
+		if r.codec[l.name], err = c.codecTime(l.name, 2000, answerOf(l.name)); err != nil {
+			return err
+		}
 	}
 	time.Sleep(2 * time.Second)
 	if r.rssAfterIdle, err = sess.rssKiB(); err != nil {

@@ -55,6 +55,7 @@ func figures(s spec, launches []*launchResult, set settings) []figure {
 			continue
 		}
 		name := l.name
+		add(name+"_client_codec", median(per(func(r *launchResult) float64 { return float64(r.codec[name].Nanoseconds()) / 1000 })), "us")
 		add(name+"_first_call", median(per(func(r *launchResult) float64 { return float64(r.first[name].Nanoseconds()) / 1000 })), "us")
 	}
 	for _, l := range splitCalls(set.calls, set.concurrency) {
