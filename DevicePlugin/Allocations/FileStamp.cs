@@ -21,7 +21,7 @@ internal readonly record struct FileStamp(ulong Device, ulong Inode, ulong Size,
     /// coarse clock, never a whole tick behind, is already past the file's times: a change after the look gets a
     /// later change time (see <see cref="SettledAt"/>). A real-time clock stepped back defeats this as any settle time.
     /// </summary>
-    public static TimeSpan TickSettleTime => TimeSpan.FromTicks((2 * TickNs + 99) / 100);
+    public static readonly TimeSpan TickSettleTime = TimeSpan.FromTicks((2 * TickNs + 99) / 100);
 
     /// <summary>
     /// How long on a file system that keeps whole seconds (both times with no nanoseconds: ext4 with 128-byte inodes,

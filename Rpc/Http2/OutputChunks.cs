@@ -1,9 +1,7 @@
-using System.Buffers;
-
 namespace MetaGpu.Rpc.Http2;
 
 /// <summary>
-/// A connection's frames waiting to be sent, in chunks from the shared pool: 16 KiB first, each next one twice the
+/// A connection's frames waiting to be sent, in chunks from <see cref="WireBuffers"/> (always pooled sizes): 16 KiB first, each next one twice the
 /// last, up to <see cref="WireBuffers.LargestPooled"/>. One growing array held a batch before: past 64 KiB (eight
 /// 20 KB GetPreferredAllocation answers at once) every doubling was a fresh array on the large-object heap, which
 /// only a full collection takes back, and the benchmark's calls left 1–3 MB of them behind. Chunks never leave the
@@ -64,7 +62,7 @@ internal sealed class OutputChunks(MemoryBudget? budget = null) : IDisposable
         foreach (var chunk in _chunks)
         {
             budget?.Release(chunk.Length);
-            ArrayPool<byte>.Shared.Return(chunk);
+            WireBuffers.Return(chunk);
         }
         _chunks.Clear();
         _counts.Clear();
@@ -76,7 +74,7 @@ internal sealed class OutputChunks(MemoryBudget? budget = null) : IDisposable
     private int Add(int sizeHint)
     {
         var size = _chunks.Count == 0 ? FirstChunk : Math.Min(2 * _chunks[^1].Length, WireBuffers.LargestPooled);
-        var chunk = ArrayPool<byte>.Shared.Rent(Math.Max(size, sizeHint));
+        var chunk = WireBuffers.Rent(Math.Max(size, sizeHint));
         budget?.Force(chunk.Length);
         _chunks.Add(chunk);
         _counts.Add(0);

@@ -73,42 +73,48 @@ type caller struct {
 	available     map[string]bool
 	next          map[string]*int64 // per kind, so that consecutive calls ask for different IDs
 	mu            sync.Mutex
-	last          map[string][2]message // per kind, the last request and answer (for codecTime)
+	first         map[string][2]message // per kind, the first call's request and answer (for codecTime)
 }
 
 // message is what gogo protobuf generates for every message.
 type message interface {
 	Marshal() ([]byte, error)
 	Unmarshal([]byte) error
+	Reset()
 }
 
-// keep remembers a call's request and answer.
-func (c *caller) keep(kind string, request, answer message) {
+// keep remembers the first call of each kind, its request and its answer: once, not on every measured call.
+func (c *caller) keep(kind string, i int, request, answer message) {
+	if i != 0 {
+		return
+	}
 	c.mu.Lock()
-	c.last[kind] = [2]message{request, answer}
+	c.first[kind] = [2]message{request, answer}
 	c.mu.Unlock()
 }
 
-// codecTime is the median time this client spends encoding the last request of the kind and decoding its answer,
+// codecTime is the median time this client spends encoding the first request of the kind and decoding its answer,
 // the protobuf work alone, outside gRPC and HTTP/2: a floor under any plugin's latency, the same for every plugin.
-func (c *caller) codecTime(kind string, n int, fresh func() message) (time.Duration, error) {
+func (c *caller) codecTime(kind string, n int) (time.Duration, error) {
 	c.mu.Lock()
-	pair, ok := c.last[kind]
+	pair, ok := c.first[kind]
 	c.mu.Unlock()
 	if !ok {
 		return 0, fmt.Errorf("no %s call made", kind)
 	}
-	answer, err := pair[1].Marshal()
+	request, answer := pair[0], pair[1]
+	encoded, err := answer.Marshal()
 	if err != nil {
 		return 0, err
 	}
 	times := make([]time.Duration, n)
 	for i := range times {
 		t := time.Now()
-		if _, err := pair[0].Marshal(); err != nil {
+		if _, err := request.Marshal(); err != nil {
 			return 0, err
 		}
-		if err := fresh().Unmarshal(answer); err != nil {
+		answer.Reset() // decoded as into a new message
+		if err := answer.Unmarshal(encoded); err != nil {
 			return 0, err
 		}
 		times[i] = time.Since(t)
@@ -124,7 +130,7 @@ func newCaller(p *pluginConn, gpus, perGPU, request, preferredSize int) (*caller
 		return nil, fmt.Errorf("the plugin's options do not offer GetPreferredAllocation")
 	}
 	c := &caller{client: p.client, byGPU: make([][]string, gpus), uuids: make([]string, gpus), request: request,
-		preferredSize: preferredSize, available: map[string]bool{}, next: map[string]*int64{}, last: map[string][2]message{}}
+		preferredSize: preferredSize, available: map[string]bool{}, next: map[string]*int64{}, first: map[string][2]message{}}
 	for i := range c.byGPU {
 		c.byGPU[i] = make([]string, perGPU)
 	}
@@ -183,7 +189,7 @@ func (c *caller) call(kind string) (time.Duration, error) {
 		if len(a.ContainerResponses) != 1 || a.ContainerResponses[0].Envs["NVIDIA_VISIBLE_DEVICES"] != c.uuids[gpu] {
 			return d, fmt.Errorf("Allocate of %d IDs on GPU %d: answer %v does not give NVIDIA_VISIBLE_DEVICES=%s", len(ids), gpu, a, c.uuids[gpu])
 		}
-		c.keep(kind, r, a)
+		c.keep(kind, i, r, a)
 		return d, nil
 	case "options":
 		t := time.Now()
@@ -195,7 +201,7 @@ func (c *caller) call(kind string) (time.Duration, error) {
 		if !o.GetPreferredAllocationAvailable {
 			return d, fmt.Errorf("GetDevicePluginOptions: GetPreferredAllocation no longer offered")
 		}
-		c.keep(kind, &v1beta1.Empty{}, o)
+		c.keep(kind, i, &v1beta1.Empty{}, o)
 		return d, nil
 	default:
 		t := time.Now()
@@ -218,7 +224,7 @@ func (c *caller) call(kind string) (time.Duration, error) {
 		if len(ids) != c.preferredSize {
 			return d, fmt.Errorf("GetPreferredAllocation: %d IDs for a size of %d", len(ids), c.preferredSize)
 		}
-		c.keep(kind, c.preferred, a)
+		c.keep(kind, i, c.preferred, a)
 		return d, nil
 	}
 }
@@ -286,16 +292,4 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 		i = len(sorted) - 1
 	}
 	return sorted[i]
-}
-
-// answerOf makes an empty answer of the loop's kind, to decode into.
-func answerOf(kind string) func() message {
-	switch kind {
-	case "allocate", "allocate_new":
-		return func() message { return &v1beta1.AllocateResponse{} }
-	case "options":
-		return func() message { return &v1beta1.DevicePluginOptions{} }
-	default:
-		return func() message { return &v1beta1.PreferredAllocationResponse{} }
-	}
 }

@@ -42,10 +42,7 @@ func measure(s spec, set settings, launch, restarts int) (*launchResult, error) 
 func (r *launchResult) run(sess *session, set settings, restarts int) error {
 	var err error
 	time.Sleep(time.Second)
-	if r.rssRegistered, err = sess.rssKiB(); err != nil {
-		return err
-	}
-	if r.anonRegistered, err = sess.anonKiB(); err != nil {
+	if r.rssRegistered, r.anonRegistered, err = sess.memKiB(); err != nil {
 		return err
 	}
 	c, err := newCaller(sess.plugin, set.gpus, set.perGPU, set.request, set.preferredSize)
@@ -93,23 +90,17 @@ func (r *launchResult) run(sess *session, set settings, restarts int) error {
 	if err != nil {
 		return err
 	}
-	if r.rssAfterCalls, err = sess.rssKiB(); err != nil {
-		return err
-	}
-	if r.anonAfterCalls, err = sess.anonKiB(); err != nil {
+	if r.rssAfterCalls, r.anonAfterCalls, err = sess.memKiB(); err != nil {
 		return err
 	}
 	// Measured in the idle time, where it disturbs no call.
 	for _, l := range loops {
-		if r.codec[l.name], err = c.codecTime(l.name, 2000, answerOf(l.name)); err != nil {
+		if r.codec[l.name], err = c.codecTime(l.name, 2000); err != nil {
 			return err
 		}
 	}
 	time.Sleep(2 * time.Second)
-	if r.rssAfterIdle, err = sess.rssKiB(); err != nil {
-		return err
-	}
-	if r.anonAfterIdle, err = sess.anonKiB(); err != nil {
+	if r.rssAfterIdle, r.anonAfterIdle, err = sess.memKiB(); err != nil {
 		return err
 	}
 	if err := sess.plugin.streamOpen(); err != nil {

@@ -230,35 +230,34 @@ func (s *session) close() {
 	os.RemoveAll(s.root)
 }
 
-// rssKiB is the plugin's resident memory (VmRSS of /proc/PID/status).
-func (s *session) rssKiB() (int64, error) {
-	return statusKiB(s.cmd.Process.Pid, "VmRSS:")
-}
-
-// anonKiB is the anonymous part of the plugin's resident memory (RssAnon of /proc/PID/status).
-func (s *session) anonKiB() (int64, error) {
-	return statusKiB(s.cmd.Process.Pid, "RssAnon:")
-}
-
-func statusKiB(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// memKiB is the plugin's resident memory and its anonymous part (VmRSS and RssAnon), from one read of /proc/PID/status.
+func (s *session) memKiB() (rss, anon int64, err error) {
+	pid := s.cmd.Process.Pid
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	defer f.Close()
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		if line := scanner.Text(); strings.HasPrefix(line, field) {
-			words := strings.Fields(line[len(field):])
-			if len(words) > 0 {
+	if rss, err = statusKiB(data, "VmRSS:"); err != nil {
+		return 0, 0, err
+	}
+	if anon, err = statusKiB(data, "RssAnon:"); err != nil {
+		return 0, 0, err
+	}
+	return rss, anon, nil
+}
+
+// statusKiB is the kB figure of one field of a /proc/PID/status text.
+func statusKiB(status []byte, field string) (int64, error) {
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, field) {
+			if words := strings.Fields(line[len(field):]); len(words) > 0 {
 				return strconv.ParseInt(words[0], 10, 64)
 			}
 		}
 	}
-	return 0, errors.New("no " + field + " in /proc/" + strconv.Itoa(pid) + "/status")
+	return 0, errors.New("no " + field + " in /proc/PID/status")
 }
 
-// freePort is a loopback TCP port nobody listens on now (for the plugin's metrics).
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
