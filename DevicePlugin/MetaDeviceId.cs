@@ -12,6 +12,9 @@ public readonly record struct MetaDeviceId(int GpuIndex, int ShareIndex, string 
 {
     public const string Prefix = "cnvrg-meta-";
 
+    /// <summary><see cref="Prefix"/> in UTF-8, as the kubelet sends it.</summary>
+    public static ReadOnlySpan<byte> Utf8Prefix => "cnvrg-meta-"u8;
+
     /// <summary>The kubelet's limit on a device ID.</summary>
     public const int MaxLength = 63;
 

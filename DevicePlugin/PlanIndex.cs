@@ -6,10 +6,11 @@ namespace MetaGpu.DevicePlugin;
 /// <summary>
 /// What every GetPreferredAllocation and Allocate of one plan needs, computed once per plan instead of per call: the
 /// plan's GPUs in canonical (index, then UUID) order, every meta-device ID the plugin advertises mapped to its GPU and
-/// share, and those ID strings themselves for the answers. Looking an ID up is one hash of its UTF-8 bytes and one
-/// comparison: no parsing, and an ID spelled any other way than advertised is simply not there. The bytes are what
-/// the kubelet sends, so GetPreferredAllocation looks up its 800 IDs straight from the request, with no string made
-/// for any of them (<see cref="PreferredAllocationWire"/>).
+/// share, and those ID strings themselves for the answers. Looking an ID up is one comparison of its UTF-8 bytes
+/// with the advertised ID its digits point to (<see cref="DirectPosition"/>), else one hash and one comparison; an
+/// ID spelled any other way than advertised is simply not there. The bytes are what the kubelet sends, so
+/// GetPreferredAllocation looks up its 800 IDs straight from the request, with no string made for any of them
+/// (<see cref="PreferredAllocationWire"/>).
 /// </summary>
 internal sealed class PlanIndex
 {
@@ -29,6 +30,17 @@ internal sealed class PlanIndex
     /// cannot be worked out from outside.
     /// </summary>
     private readonly int[] _slots;
+
+    /// <summary>
+    /// The order of the GPU an ID's index names, by GPU index: the first GPU with that index whose IDs the table
+    /// serves, -1 for none. An ID names its GPU and share in its own digits, so most lookups go straight to the one
+    /// position the ID can be and compare the bytes there, with no hash; anything else (an index two GPUs share,
+    /// an index past this table) takes the table's way, and both ways find the same position.
+    /// </summary>
+    private readonly int[] _orderOfIndex;
+
+    /// <summary>GPU indices at or past this go the table's way: a plan of sparse, huge indices costs no big array.</summary>
+    private const int MaxDirectIndex = 1024;
 
     private PlanIndex(ResourcePlan plan)
     {
@@ -88,6 +100,14 @@ internal sealed class PlanIndex
 
         _slots = new int[(int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, Positions * 2))];
         var owners = new HashSet<string>(StringComparer.Ordinal);
+        var directIndices = 0;
+        foreach (var gpu in Gpus)
+        {
+            if (gpu.Index >= 0 && gpu.Index < MaxDirectIndex)
+                directIndices = Math.Max(directIndices, gpu.Index + 1);
+        }
+        _orderOfIndex = new int[directIndices];
+        _orderOfIndex.AsSpan().Fill(-1);
         for (var order = 0; order < Gpus.Length; order++)
         {
             // A UUID listed twice (a broken plan): its IDs resolve to its lowest-index entry only.
@@ -95,6 +115,9 @@ internal sealed class PlanIndex
                 continue;
             for (var share = 0; share < Ids[order].Length; share++)
                 TryAddSlot(PositionOf(order, share));
+            var index = Gpus[order].Index;
+            if (index >= 0 && index < _orderOfIndex.Length && _orderOfIndex[index] < 0)
+                _orderOfIndex[index] = order;
         }
     }
 
@@ -132,7 +155,9 @@ internal sealed class PlanIndex
     /// <summary>Where an ID given in UTF-8 lies, when it is one the plugin advertises (byte for byte).</summary>
     public bool TryFind(ReadOnlySpan<byte> utf8, out int order, out int share)
     {
-        var position = SlotOf(utf8) - 1;
+        var position = DirectPosition(utf8);
+        if (position < 0)
+            position = SlotOf(utf8) - 1;
         if (position < 0)
         {
             order = share = -1;
@@ -140,6 +165,37 @@ internal sealed class PlanIndex
         }
         order = _orderAt[position];
         share = position - Offsets[order];
+        return true;
+    }
+
+    /// <summary>
+    /// The position <paramref name="utf8"/> names in its own digits (<c>cnvrg-meta-&lt;index&gt;-&lt;share&gt;-…</c>) when the
+    /// advertised ID there is these very bytes; -1 otherwise, and the table decides.
+    /// </summary>
+    private int DirectPosition(ReadOnlySpan<byte> utf8)
+    {
+        if (!utf8.StartsWith(MetaDeviceId.Utf8Prefix))
+            return -1;
+        var at = MetaDeviceId.Utf8Prefix.Length;
+        if (!Digits(utf8, ref at, out var index) || index >= _orderOfIndex.Length || !Digits(utf8, ref at, out var share))
+            return -1;
+        var order = _orderOfIndex[index];
+        if (order < 0 || share >= Ids[order].Length)
+            return -1;
+        var position = PositionOf(order, share);
+        return Utf8At(position).SequenceEqual(utf8) ? position : -1;
+    }
+
+    /// <summary>One to nine decimal digits and the dash after them, from <paramref name="at"/>; moves past the dash.</summary>
+    private static bool Digits(ReadOnlySpan<byte> utf8, ref int at, out int value)
+    {
+        value = 0;
+        var start = at;
+        while (at < utf8.Length && at - start < 9 && (uint)(utf8[at] - '0') <= 9)
+            value = value * 10 + (utf8[at++] - '0');
+        if (at == start || at >= utf8.Length || utf8[at] != '-')
+            return false;
+        at++;
         return true;
     }
 

@@ -233,4 +233,68 @@ public sealed class PreferredAllocationWireTests
         Assert.Equal((0, 2), (order, share));
         Assert.False(index.TryFind(index.Ids[1][2], out _, out _)); // the second entry's IDs are not served
     }
+
+    [Fact]
+    public void GpusThatShareAnIndexOrHaveAHugeOneAreFoundLikeAnyOther()
+    {
+        // Two UUIDs under one index (a broken inventory) and an index past the direct table: the second GPU's IDs
+        // are not where their digits point, and the huge index has no slot there, so both take the hash's way.
+        var plan = new ResourcePlan(Resource,
+            [new PlannedGpu("GPU-a", 3, 4, 0, 80UL << 30), new PlannedGpu("GPU-b", 3, 4, 0, 80UL << 30), new PlannedGpu("GPU-c", 5000, 4, 0, 80UL << 30)]);
+        var index = PlanIndex.Of(plan);
+        for (var order = 0; order < 3; order++)
+        {
+            for (var share = 0; share < 4; share++)
+            {
+                Assert.True(index.TryFind(Encoding.UTF8.GetBytes(index.Ids[order][share]), out var o, out var s), index.Ids[order][share]);
+                Assert.Equal((order, share), (o, s));
+            }
+        }
+        Assert.False(index.TryFind("cnvrg-meta-3-4-GPU-a"u8, out _, out _)); // past the GPU's shares
+        Assert.False(index.TryFind("cnvrg-meta-3-1-GPU-c"u8, out _, out _)); // a real UUID under another index
+    }
+
+    [Fact]
+    public void EveryLookupAgreesWithAPlainDictionaryOfTheAdvertisedIds()
+    {
+        // Random plans with duplicated indices and UUIDs, and IDs bent in the places the digits are read from.
+        var random = new Random(20261203);
+        for (var trial = 0; trial < 200; trial++)
+        {
+            var gpus = new List<PlannedGpu>();
+            for (var g = random.Next(1, 6); g > 0; g--)
+                gpus.Add(new PlannedGpu($"GPU-{random.Next(4)}", random.Next(3) == 0 ? random.Next(2000) : random.Next(4), random.Next(0, 12), 0, 80UL << 30));
+            var index = PlanIndex.Of(new ResourcePlan(Resource, gpus));
+            var expected = new Dictionary<string, (int, int)>(StringComparer.Ordinal);
+            var owners = new HashSet<string>(StringComparer.Ordinal);
+            for (var order = 0; order < index.Gpus.Length; order++)
+            {
+                if (!owners.Add(index.Gpus[order].Uuid))
+                    continue;
+                for (var share = 0; share < index.Ids[order].Length; share++)
+                    expected.TryAdd(index.Ids[order][share], (order, share));
+            }
+            var asked = new List<string>();
+            foreach (var ids in index.Ids)
+            {
+                foreach (var id in ids)
+                {
+                    asked.Add(id);
+                    asked.Add(id.Replace("-meta-", "-meta-0"));
+                    asked.Add(id + "-");
+                    asked.Add(id[..^1]);
+                }
+            }
+            for (var i = 0; i < 20; i++)
+                asked.Add($"cnvrg-meta-{random.Next(2001)}-{random.Next(13)}-GPU-{random.Next(5)}");
+            asked.AddRange(["cnvrg-meta-", "cnvrg-meta-1", "cnvrg-meta-1-", "cnvrg-meta-1-2", "cnvrg-meta-1-2-", "cnvrg-meta-9999999999-1-GPU-1", "cnvrg-meta--1-GPU-1"]);
+            foreach (var id in asked)
+            {
+                var found = index.TryFind(Encoding.UTF8.GetBytes(id), out var o, out var s);
+                Assert.Equal(expected.TryGetValue(id, out var where), found);
+                if (found)
+                    Assert.Equal(where, (o, s));
+            }
+        }
+    }
 }
