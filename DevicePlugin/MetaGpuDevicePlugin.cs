@@ -46,15 +46,24 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     private int _openStreams;
 
     /// <summary>
+    /// The largest GetPreferredAllocation request answered on the read loop: 64 KiB is about 1,150 available IDs of
+    /// 55 bytes, more than 8 GPUs of 100 shares (800 IDs, 46 KB). Weighing those 800 took about 0.1 ms of the read
+    /// loop (thirteenth session, BENCHMARKS.md), less than handing the call to a pool thread cost; a larger request, a
+    /// larger node's or a hostile peer's, waits for no one else's call on the pool.
+    /// </summary>
+    public const int InlinePreferredRequestBytes = 64 * 1024;
+
+    /// <summary>
     /// Serves this on <paramref name="server"/>. GetDevicePluginOptions and PreStartContainer answer a constant, so
     /// they run inline on the connection's read loop. So does Allocate as far as it can without waiting: it answers
     /// there when every file it hands out is already right, and goes on on the thread pool when one has to be
-    /// written (<see cref="AllocateNow"/>). GetPreferredAllocation may weigh hundreds of IDs, so it runs on the pool.
+    /// written (<see cref="AllocateNow"/>). GetPreferredAllocation's work grows with its request, so it runs inline
+    /// only up to <see cref="InlinePreferredRequestBytes"/>, and on the pool past it.
     /// </summary>
     public GrpcServer AddTo(GrpcServer server) => server
         .AddUnary(KubeletApi.GetDevicePluginOptions, GetDevicePluginOptions, inline: true)
         .AddServerStreaming(KubeletApi.ListAndWatch, ListAndWatch)
-        .AddUnary(PreferredAllocationWire.Method, GetPreferredAllocation)
+        .AddUnary(PreferredAllocationWire.Method, GetPreferredAllocation, inline: true, inlineMaxRequestBytes: InlinePreferredRequestBytes)
         .AddUnary(AllocateAnswer.Method, AllocateServed, inline: true)
         .AddUnary(KubeletApi.PreStartContainer, PreStartContainer, inline: true);
 

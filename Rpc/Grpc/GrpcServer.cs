@@ -101,11 +101,18 @@ public sealed class GrpcServer : IAsyncDisposable
     /// small answer (never wait, never do I/O), this saves two thread hops per call. A handler that may take long
     /// would hold up every other call on the connection, so those stay on the pool.
     /// </param>
-    public GrpcServer AddUnary<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse> handler, bool inline = false)
+    /// <param name="inlineMaxRequestBytes">
+    /// For a handler whose work grows with its request: an inline call runs on the read loop only when the request
+    /// message's length prefix has come with the request's first frames and declares at most this many bytes;
+    /// otherwise it runs on the pool, so a peer's large request never holds the loop for longer than this much work.
+    /// </param>
+    public GrpcServer AddUnary<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse> handler, bool inline = false,
+        int inlineMaxRequestBytes = int.MaxValue)
         where TRequest : class
         where TResponse : class
     {
-        _binder.Add(method, new ServerMethod<TRequest, TResponse>(method) { Unary = handler, Inline = inline });
+        ArgumentOutOfRangeException.ThrowIfNegative(inlineMaxRequestBytes);
+        _binder.Add(method, new ServerMethod<TRequest, TResponse>(method) { Unary = handler, Inline = inline, InlineMaxRequestBytes = inlineMaxRequestBytes });
         return this;
     }
 
@@ -285,13 +292,22 @@ public sealed class GrpcServer : IAsyncDisposable
         // The path and its method are looked up once, here; HandleStreamAsync gets them (method null: none).
         var path = stream.HeaderListTooLarge ? null : GrpcProtocol.Find(stream.Headers!, ":path");
         var method = path is not null && _binder.Methods.TryGetValue(path, out var found) ? found : null;
-        if (method is { Inline: true })
+        if (method is { Inline: true } && FitsInline(stream, method.InlineMaxRequestBytes))
         {
             _ = HandleStreamAsync(stream, peer, path, method);
             return;
         }
         ThreadPool.UnsafeQueueUserWorkItem(static s => _ = s.Server.HandleStreamAsync(s.Stream, s.Peer, s.Path, s.Method),
             (Server: this, Stream: stream, Peer: peer, Path: path, Method: method), preferLocal: true);
+    }
+
+    /// <summary>Whether the request's first message is known, from its length prefix, to be at most <paramref name="maxBytes"/>.</summary>
+    private static bool FitsInline(Http2Stream stream, int maxBytes)
+    {
+        if (maxBytes == int.MaxValue)
+            return true;
+        Span<byte> prefix = stackalloc byte[GrpcProtocol.MessagePrefixLength];
+        return stream.TryPeek(prefix) && System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]) <= (uint)maxBytes;
     }
 
     private async Task HandleStreamAsync(Http2Stream stream, ConnectionPeer peer, string? path, IServerMethod? method)

@@ -10,6 +10,9 @@ internal interface IServerMethod
     /// <summary>Whether the call may run on the connection's read loop (see <see cref="GrpcServer.AddUnary{TRequest,TResponse}"/>).</summary>
     bool Inline { get; }
 
+    /// <summary>The largest request message an inline call takes on the read loop; a larger one goes to the pool.</summary>
+    int InlineMaxRequestBytes { get; }
+
     Task HandleAsync(Http2Stream stream, GrpcServerOptions options, ConnectionPeer peer);
 }
 
@@ -22,6 +25,8 @@ internal interface IServerMethod
 internal abstract class ServerMethod(IMethod method, Func<DeserializationContext, object> deserializeRequest) : IServerMethod
 {
     public bool Inline { get; init; }
+
+    public int InlineMaxRequestBytes { get; init; } = int.MaxValue;
 
     /// <summary>Calls the unary handler; the task is a <c>Task&lt;TResponse&gt;</c>.</summary>
     protected abstract Task InvokeUnary(object request, ServerCall call);

@@ -173,6 +173,13 @@ public sealed class Http2Stream
 
     internal int BufferedCount => _inbox.Count;
 
+    /// <summary>Copies the first received bytes not yet read, without reading them; false while fewer have come.</summary>
+    internal bool TryPeek(Span<byte> destination)
+    {
+        lock (_connection.StateLock)
+            return _inbox.TryPeek(destination);
+    }
+
     internal void OnHeadersLocked(List<HeaderField> headers, bool endStream)
     {
         if (Headers is null)

@@ -107,4 +107,53 @@ public sealed class InlineDispatchTests
         await Task.WhenAll(calls);
         Assert.Equal(200, fx.InlineCalls);
     }
+
+    /// <summary>
+    /// A method inline only up to a request size: a larger request runs on the pool, so a handler that blocks on it
+    /// holds up no other call of the connection; one within the size runs on the read loop, and does.
+    /// </summary>
+    [Theory]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes + 1, false)]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes, true)]
+    public async Task AMethodInlineUpToASizeRunsALargerRequestOnThePool(int size, bool inline)
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+        var message = new byte[size];
+        message[0] = 0xEE; // blocks its thread until released
+        var headers = RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/BoundedInline"));
+        var data = RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage(message));
+        await client.SendAsync(headers.Concat(data).ToArray());
+        await client.SendAsync(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/Echo"))
+            .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 3, RawHttp2Client.GrpcMessage([3]))).ToArray());
+        // Every header block is decoded in order (HPACK), and the order the two calls finish in is kept.
+        var finished = new List<int>();
+        var bodies = new Dictionary<int, List<byte>> { [1] = [], [3] = [] };
+        var otherAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = Task.Run(async () =>
+        {
+            while (finished.Count < 2 && await client.ReadFrameAsync(Timeout) is { } f)
+            {
+                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
+                    b.AddRange(f.Payload);
+                if (f.Type == FrameType.Headers)
+                {
+                    var fields = client.DecodeHeaders(f.Payload);
+                    if ((f.Flags & FrameFlags.EndStream) != 0)
+                    {
+                        Assert.Equal("0", fields["grpc-status"]);
+                        finished.Add(f.StreamId);
+                        if (f.StreamId == 3)
+                            otherAnswered.TrySetResult();
+                    }
+                }
+            }
+        });
+        await Task.WhenAny(otherAnswered.Task, Task.Delay(inline ? 500 : 10_000));
+        fx.ReleaseBlocked.Set();
+        await reading;
+        Assert.Equal(inline ? [1, 3] : [3, 1], finished);
+        Assert.Equal(RawHttp2Client.GrpcMessage(message), bodies[1].ToArray());
+    }
 }

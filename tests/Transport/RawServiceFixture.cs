@@ -20,6 +20,17 @@ public sealed class RawServiceFixture : IAsyncDisposable
     /// <summary>Unary echo bound inline (run on the connection's read loop); a request starting with 0xFF throws.</summary>
     public static readonly Method<byte[], byte[]> InlineEchoMethod = new(MethodType.Unary, "test.Raw", "InlineEcho", Bytes, Bytes);
 
+    /// <summary>
+    /// Unary echo bound inline up to <see cref="BoundedInlineMaxBytes"/>-byte requests; one starting with 0xEE waits
+    /// (blocking its thread) until <see cref="ReleaseBlocked"/> is set.
+    /// </summary>
+    public static readonly Method<byte[], byte[]> BoundedInlineMethod = new(MethodType.Unary, "test.Raw", "BoundedInline", Bytes, Bytes);
+
+    public const int BoundedInlineMaxBytes = 16;
+
+    /// <summary>Lets the blocked /BoundedInline handlers go on.</summary>
+    public ManualResetEventSlim ReleaseBlocked { get; } = new();
+
     private readonly string _directory;
 
     public RawServiceFixture(GrpcServerOptions? options = null)
@@ -57,7 +68,12 @@ public sealed class RawServiceFixture : IAsyncDisposable
         {
             Interlocked.Increment(ref _inlineCalls);
             return request is [0xFF, ..] ? throw new InvalidOperationException("asked to fail") : Task.FromResult(request);
-        }, inline: true);
+        }, inline: true).AddUnary(BoundedInlineMethod, (request, context) =>
+        {
+            if (request is [0xEE, ..])
+                ReleaseBlocked.Wait(TimeSpan.FromSeconds(30));
+            return Task.FromResult(request);
+        }, inline: true, inlineMaxRequestBytes: BoundedInlineMaxBytes);
         Server.ListenUnix(SocketPath);
     }
 
