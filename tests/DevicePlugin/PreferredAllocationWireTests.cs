@@ -297,4 +297,38 @@ public sealed class PreferredAllocationWireTests
             }
         }
     }
+
+    [Fact]
+    public async Task OneContainerIsAnsweredAtOnceAndSeveralEachAsThePolicyAnswersIt()
+    {
+        using var node = new MetaGpu.Tests.Support.SimulatedPlugin("4");
+        var plan = node.Plan;
+        var all = PlanIndex.Of(plan).Ids.SelectMany(x => x).ToList();
+        PreferredAllocationRequest Request(int containers)
+        {
+            var request = new PreferredAllocationRequest();
+            for (var c = 0; c < containers; c++)
+            {
+                var container = new ContainerPreferredAllocationRequest { AllocationSize = 10 + c };
+                container.AvailableDeviceIDs.Add(all.Skip(c * 40).Take(40));
+                request.ContainerRequests.Add(container);
+            }
+            return request;
+        }
+
+        // One container, the kubelet's case: answered on the caller's thread (the read loop), done when it returns.
+        var one = node.Plugin.GetPreferredAllocation(KubeletQuery.ParsePreferred(Request(1).ToByteArray()), null!);
+        Assert.True(one.IsCompletedSuccessfully);
+
+        // Several (weighed on a pool thread): each container gets the policy's answer.
+        var several = Request(3);
+        var answer = await node.Plugin.GetPreferredAllocation(KubeletQuery.ParsePreferred(several.ToByteArray()), null!);
+        var responses = answer.ToResponse().ContainerResponses;
+        Assert.Equal(3, responses.Count);
+        for (var c = 0; c < 3; c++)
+        {
+            var expected = AllocationPolicy.Preferred(plan, several.ContainerRequests[c].AvailableDeviceIDs, [], 10 + c, node.Node.State.Current.Config.Policy);
+            Assert.Equal(expected, responses[c].DeviceIDs);
+        }
+    }
 }
