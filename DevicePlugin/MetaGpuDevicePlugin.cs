@@ -53,6 +53,9 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     /// </summary>
     public const int InlinePreferredRequestBytes = 64 * 1024;
 
+    /// <summary>Where a GetPreferredAllocation of several containers is weighed: the thread pool (tests hold it back).</summary>
+    internal TaskScheduler WeighingScheduler { get; init; } = TaskScheduler.Default;
+
     /// <summary>
     /// Serves this on <paramref name="server"/>. GetDevicePluginOptions and PreStartContainer answer a constant, so
     /// they run inline on the connection's read loop. So does Allocate as far as it can without waiting: it answers
@@ -143,11 +146,11 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     {
         if (request.ContainerCount > 1)
         {
-            return Task.Run(() =>
+            return Task.Factory.StartNew(() =>
             {
                 using (request)
                     return Prefer(request);
-            });
+            }, CancellationToken.None, TaskCreationOptions.DenyChildAttach, WeighingScheduler);
         }
         using (request)
             return Task.FromResult(Prefer(request));

@@ -299,9 +299,14 @@ public sealed class PreferredAllocationWireTests
     }
 
     [Fact]
-    public async Task OneContainerIsAnsweredAtOnceAndSeveralEachAsThePolicyAnswersIt()
+    public async Task OneContainerIsAnsweredAtOnceAndSeveralAreWeighedOffTheCallersThread()
     {
         using var node = new MetaGpu.Tests.Support.SimulatedPlugin("4");
+        var held = new HeldScheduler();
+        var plugin = new MetaGpuDevicePlugin(MetaGpu.Tests.Support.SimulatedPlugin.Resource, node.Node.State, node.Node.Allocations, null, CancellationToken.None)
+        {
+            WeighingScheduler = held,
+        };
         var plan = node.Plan;
         var all = PlanIndex.Of(plan).Ids.SelectMany(x => x).ToList();
         PreferredAllocationRequest Request(int containers)
@@ -317,18 +322,40 @@ public sealed class PreferredAllocationWireTests
         }
 
         // One container, the kubelet's case: answered on the caller's thread (the read loop), done when it returns.
-        var one = node.Plugin.GetPreferredAllocation(KubeletQuery.ParsePreferred(Request(1).ToByteArray()), null!);
+        var one = plugin.GetPreferredAllocation(KubeletQuery.ParsePreferred(Request(1).ToByteArray()), null!);
         Assert.True(one.IsCompletedSuccessfully);
+        Assert.Empty(held.Queued);
 
-        // Several (weighed on a pool thread): each container gets the policy's answer.
+        // Several: handed to the scheduler, not weighed by the caller; each container gets the policy's answer.
         var several = Request(3);
-        var answer = await node.Plugin.GetPreferredAllocation(KubeletQuery.ParsePreferred(several.ToByteArray()), null!);
-        var responses = answer.ToResponse().ContainerResponses;
+        var pending = plugin.GetPreferredAllocation(KubeletQuery.ParsePreferred(several.ToByteArray()), null!);
+        Assert.False(pending.IsCompleted);
+        var work = Assert.Single(held.Queued);
+        held.Run(work);
+        var responses = (await pending).ToResponse().ContainerResponses;
         Assert.Equal(3, responses.Count);
         for (var c = 0; c < 3; c++)
         {
             var expected = AllocationPolicy.Preferred(plan, several.ContainerRequests[c].AvailableDeviceIDs, [], 10 + c, node.Node.State.Current.Config.Policy);
             Assert.Equal(expected, responses[c].DeviceIDs);
         }
+    }
+
+    /// <summary>Keeps what is queued until the test runs it.</summary>
+    private sealed class HeldScheduler : TaskScheduler
+    {
+        public List<Task> Queued { get; } = [];
+
+        public void Run(Task task)
+        {
+            Queued.Remove(task);
+            TryExecuteTask(task);
+        }
+
+        protected override void QueueTask(Task task) => Queued.Add(task);
+
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+
+        protected override IEnumerable<Task> GetScheduledTasks() => Queued;
     }
 }
