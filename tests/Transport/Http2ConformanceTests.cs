@@ -8,7 +8,7 @@ public sealed class Http2ConformanceTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
 
-    private static byte[] Settings(params (SettingId Id, uint Value)[] settings)
+    internal static byte[] Settings(params (SettingId Id, uint Value)[] settings)
     {
         var payload = new byte[settings.Length * 6];
         for (var i = 0; i < settings.Length; i++)
@@ -19,7 +19,7 @@ public sealed class Http2ConformanceTests
         return payload;
     }
 
-    private static byte[] WindowUpdate(int increment)
+    internal static byte[] WindowUpdate(int increment)
     {
         var p = new byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(p, (uint)increment);

@@ -156,4 +156,54 @@ public sealed class InlineDispatchTests
         Assert.Equal(inline ? [1, 3] : [3, 1], finished);
         Assert.Equal(RawHttp2Client.GrpcMessage(message), bodies[1].ToArray());
     }
+
+    /// <summary>
+    /// An inline call whose answer is stuck behind a peer's closed stream window (a client that never reads) waits
+    /// for the window off the read loop: the connection's next call is answered meanwhile, and the stuck one once
+    /// the window opens.
+    /// </summary>
+    [Fact]
+    public async Task AnInlineAnswerWaitingForTheWindowDoesNotHoldUpTheConnection()
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.SendPrefaceAsync();
+        await client.SendFrameAsync(FrameType.Settings, FrameFlags.None, 0, Http2ConformanceTests.Settings((SettingId.InitialWindowSize, 1000)));
+        await client.SendFrameAsync(FrameType.WindowUpdate, FrameFlags.None, 0, Http2ConformanceTests.WindowUpdate(10_000_000));
+        var big = new byte[20_000];
+        big[0] = 1;
+        await client.SendAsync(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/InlineEcho"))
+            .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.None, 1, RawHttp2Client.GrpcMessage(big)[..16_000]))
+            .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 1, RawHttp2Client.GrpcMessage(big)[16_000..])).ToArray());
+        await client.SendAsync(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/InlineEcho"))
+            .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 3, RawHttp2Client.GrpcMessage([3]))).ToArray());
+
+        var bodies = new Dictionary<int, List<byte>> { [1] = [], [3] = [] };
+        var finished = new List<int>();
+        async Task ReadUntilQuietAsync(TimeSpan quiet)
+        {
+            while (await client.ReadFrameAsync(quiet) is { } f)
+            {
+                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
+                    b.AddRange(f.Payload);
+                if (f.Type == FrameType.Headers)
+                {
+                    var fields = client.DecodeHeaders(f.Payload);
+                    if ((f.Flags & FrameFlags.EndStream) != 0)
+                    {
+                        Assert.Equal("0", fields["grpc-status"]);
+                        finished.Add(f.StreamId);
+                    }
+                }
+            }
+        }
+
+        await ReadUntilQuietAsync(TimeSpan.FromMilliseconds(500));
+        Assert.Equal([3], finished); // answered while stream 1 waits for its window
+        Assert.Equal(1000, bodies[1].Count);
+        await client.SendFrameAsync(FrameType.WindowUpdate, FrameFlags.None, 1, Http2ConformanceTests.WindowUpdate(100_000));
+        await ReadUntilQuietAsync(TimeSpan.FromMilliseconds(500));
+        Assert.Equal([3, 1], finished);
+        Assert.Equal(RawHttp2Client.GrpcMessage(big), bodies[1].ToArray());
+    }
 }
