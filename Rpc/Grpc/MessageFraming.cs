@@ -125,6 +125,8 @@ internal sealed class MessageReader : DeserializationContext, IDisposable
             if (length > (uint)maxSize)
                 throw new RpcException(new Status(StatusCode.ResourceExhausted, $"received message of {length} bytes exceeds the limit of {maxSize} bytes"));
             _length = (int)length;
+            if (stream.LeavesReadLoopFor(length))
+                await Task.Yield(); // over the inline method's request size: read and handled on the pool
             await ReadPayloadAsync(stream, cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -37,20 +37,30 @@ internal sealed class AsyncSignal : IValueTaskSource
         }
     }
 
-    public void Set()
+    /// <summary>
+    /// Wakes the waiter, or lets the next wait pass. The waiter's continuation runs on the thread pool, unless
+    /// <paramref name="continueHere"/>: then it runs on the caller's thread, before this returns (outside the lock),
+    /// for a caller that means to run it (the read loop and an inline call's reader).
+    /// </summary>
+    public void Set(bool continueHere = false)
     {
         lock (_lock)
         {
-            if (_waiting)
-            {
-                _waiting = false;
-                _core.SetResult(true);
-            }
-            else
+            if (!_waiting)
             {
                 _signaled = true;
+                return;
+            }
+            _waiting = false;
+            _core.RunContinuationsAsynchronously = !continueHere;
+            if (!continueHere)
+            {
+                _core.SetResult(true);
+                return;
             }
         }
+        // No other Set or Cancel completes this wait now (_waiting is false), and the waiter has not woken.
+        _core.SetResult(true);
     }
 
     private void Cancel(CancellationToken token)

@@ -42,15 +42,6 @@ internal sealed class ByteQueue
         _end += data.Length;
     }
 
-    /// <summary>Copies the first bytes into <paramref name="destination"/> without taking them; false while fewer are here.</summary>
-    public bool TryPeek(Span<byte> destination)
-    {
-        if (Count < destination.Length)
-            return false;
-        _buffer.AsSpan(_start, destination.Length).CopyTo(destination);
-        return true;
-    }
-
     public int Dequeue(Span<byte> destination)
     {
         var n = Math.Min(destination.Length, Count);

@@ -686,8 +686,10 @@ public sealed partial class Http2Connection
     {
         if (_streamsToWake.Count > 0)
         {
-            foreach (var s in _streamsToWake)
-                s.Wake();
+            // By index: a reader that goes on here (Http2Stream.ReaderContinuesOnReadLoop) runs its call's code
+            // before the next stream is woken.
+            for (var i = 0; i < _streamsToWake.Count; i++)
+                _streamsToWake[i].Wake();
             _streamsToWake.Clear();
         }
         if (_requestsToDispatch.Count > 0)

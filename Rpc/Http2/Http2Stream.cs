@@ -173,13 +173,6 @@ public sealed class Http2Stream
 
     internal int BufferedCount => _inbox.Count;
 
-    /// <summary>Copies the first received bytes not yet read, without reading them; false while fewer have come.</summary>
-    internal bool TryPeek(Span<byte> destination)
-    {
-        lock (_connection.StateLock)
-            return _inbox.TryPeek(destination);
-    }
-
     internal void OnHeadersLocked(List<HeaderField> headers, bool endStream)
     {
         if (Headers is null)
@@ -203,7 +196,36 @@ public sealed class Http2Stream
         WakeQueued = false;
         if (Headers is { } headers)
             _headersReceived?.TrySetResult(headers);
-        _readable.Set();
+        _readable.Set(continueHere: ReaderContinuesOnReadLoop);
+    }
+
+    /// <summary>
+    /// For a call the server runs on the read loop (an inline method with a request size): while the request comes
+    /// in later reads, the waiting reader goes on where the read loop wakes it (<see cref="Wake"/>) instead of on the
+    /// thread pool, until a message's length prefix says it is larger than the size (<see cref="LeavesReadLoopFor"/>).
+    /// Aborts and window updates still wake on the pool. Set and cleared on the read loop, before any wake.
+    /// </summary>
+    internal bool ReaderContinuesOnReadLoop { get; private set; }
+
+    private int _readLoopMessageBytes;
+
+    /// <summary>Lets the reader go on on the read loop for messages of at most <paramref name="maxMessageBytes"/>.</summary>
+    internal void ContinueReadsOnReadLoop(int maxMessageBytes)
+    {
+        _readLoopMessageBytes = maxMessageBytes;
+        ReaderContinuesOnReadLoop = true;
+    }
+
+    /// <summary>
+    /// Whether a message of <paramref name="length"/> bytes, just announced, is too large to be read and handled on
+    /// the read loop; if so, from now on the reader wakes on the pool, and the caller must leave the read loop.
+    /// </summary>
+    internal bool LeavesReadLoopFor(uint length)
+    {
+        if (!ReaderContinuesOnReadLoop || length <= (uint)_readLoopMessageBytes)
+            return false;
+        ReaderContinuesOnReadLoop = false;
+        return true;
     }
 
     internal void SignalWritable() => _writable.Set();

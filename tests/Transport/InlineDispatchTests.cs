@@ -158,6 +158,62 @@ public sealed class InlineDispatchTests
     }
 
     /// <summary>
+    /// A request of a method inline up to a size whose message comes in two reads is read and answered on the read
+    /// loop once its last bytes arrive (no hand-over to the pool) when its length prefix declares at most the size: a
+    /// handler that blocks on it holds up the call after it, as one whose message came whole does. Over the size it
+    /// goes to the pool, wherever its prefix came. The headers come with the first <paramref name="firstBytes"/> bytes
+    /// of the framed message (0: alone); the rest, then another call, in a later write.
+    /// </summary>
+    [Theory]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes, 8, true)]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes, 3, true)]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes, 0, true)]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes + 1, 0, false)]
+    [InlineData(RawServiceFixture.BoundedInlineMaxBytes + 1, 3, false)]
+    public async Task ARequestThatComesInPiecesIsAnsweredOnTheReadLoopWithinTheInlineSize(int size, int firstBytes, bool inline)
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.HandshakeAsync();
+        var message = new byte[size];
+        message[0] = 0xEE; // blocks its thread until released
+        var framed = RawHttp2Client.GrpcMessage(message);
+        var first = RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/BoundedInline"));
+        if (firstBytes > 0)
+            first = first.Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.None, 1, framed[..firstBytes])).ToArray();
+        await client.SendAsync(first);
+        await Task.Delay(200); // the server dispatched the call and its reader waits for the rest
+        await client.SendAsync(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 1, framed[firstBytes..])
+            .Concat(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/Echo")))
+            .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 3, RawHttp2Client.GrpcMessage([3]))).ToArray());
+        var finished = new List<int>();
+        var bodies = new Dictionary<int, List<byte>> { [1] = [], [3] = [] };
+        var otherAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = Task.Run(async () =>
+        {
+            while (finished.Count < 2 && await client.ReadFrameAsync(Timeout) is { } f)
+            {
+                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
+                    b.AddRange(f.Payload);
+                if (f.Type == FrameType.Headers && (f.Flags & FrameFlags.EndStream) != 0)
+                {
+                    Assert.Equal("0", client.DecodeHeaders(f.Payload)["grpc-status"]);
+                    finished.Add(f.StreamId);
+                    if (f.StreamId == 3)
+                        otherAnswered.TrySetResult();
+                }
+            }
+        });
+        // On the pool, stream 3 is answered at once while stream 1's handler blocks; on the read loop it waits.
+        await Task.WhenAny(otherAnswered.Task, Task.Delay(inline ? 500 : 10_000));
+        fx.ReleaseBlocked.Set();
+        await reading;
+        Assert.Equal(inline ? [1, 3] : [3, 1], finished);
+        Assert.Equal(framed, bodies[1].ToArray());
+        Assert.Equal(RawHttp2Client.GrpcMessage([3]), bodies[3].ToArray());
+    }
+
+    /// <summary>
     /// An inline call whose answer is stuck behind a peer's closed stream window (a client that never reads) waits
     /// for the window off the read loop: the connection's next call is answered meanwhile, and the stuck one once
     /// the window opens.
