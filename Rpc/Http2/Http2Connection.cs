@@ -13,7 +13,11 @@ namespace MetaGpu.Rpc.Http2;
 /// </summary>
 public sealed partial class Http2Connection : IAsyncDisposable
 {
-    private const int ReadBufferSize = 32 * 1024;
+    /// <summary>
+    /// Rented only while input is there (an idle connection waits with a zero-byte read and holds none). 64 KiB: the
+    /// kubelet's 46 KB GetPreferredAllocation of 800 IDs comes in with one recvmsg (two at 32 KiB).
+    /// </summary>
+    private const int ReadBufferSize = 64 * 1024;
     private const int PendingFlushWait = 256 * 1024;
     private const int MaxContinuationFrames = 128;
 

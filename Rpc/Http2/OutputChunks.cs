@@ -25,6 +25,9 @@ internal sealed class OutputChunks(MemoryBudget? budget = null) : IDisposable
     /// <summary>The written bytes of chunk <paramref name="i"/>.</summary>
     public ReadOnlyMemory<byte> Chunk(int i) => _chunks[i].AsMemory(0, _counts[i]);
 
+    /// <summary>The written bytes of chunk <paramref name="i"/>, as a segment of its array (for a gathered send).</summary>
+    public ArraySegment<byte> Segment(int i) => new(_chunks[i], 0, _counts[i]);
+
     /// <summary>At least <paramref name="sizeHint"/> contiguous bytes to write into (at most <see cref="WireBuffers.LargestPooled"/>).</summary>
     public Span<byte> GetSpan(int sizeHint)
     {

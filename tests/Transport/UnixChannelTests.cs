@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Grpc.Core;
 using MetaGpu.Rpc.Grpc;
+using MetaGpu.Rpc.Http2;
 
 namespace MetaGpu.Tests.Transport;
 
@@ -40,6 +41,70 @@ public sealed class UnixChannelTests
         for (var i = 0; i < calls; i++)
             Assert.Equal(size, (await Invoker(channel).AsyncUnaryCall(RawServiceFixture.EchoMethod, null, default, payload)).Length);
         Assert.Equal(0, budget.Current);
+    }
+
+    /// <summary>
+    /// An answer of many output chunks leaves in gathered sends (one sendmsg for all the chunks a flush holds), and a
+    /// socket that takes part of it (the peer reads more slowly than we write 1.5 MiB) gets the rest in order: every
+    /// byte arrives as sent, to our client and to Grpc.Net.Client, call after call on one connection.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnAnswerOfManyChunksArrivesWholeAndInOrder(bool grpcNet)
+    {
+        await using var fx = new RawServiceFixture();
+        using var ours = new UnixChannel(fx.SocketPath);
+        using var theirs = RawServiceFixture.GrpcNetChannel(fx.SocketPath);
+        var invoker = grpcNet ? theirs.CreateCallInvoker() : Invoker(ours);
+        var random = new Random(7);
+        foreach (var size in new[] { 23_000, 70_000, 1_500_000, 40_000 })
+        {
+            var payload = new byte[size];
+            random.NextBytes(payload);
+            var answer = await invoker.AsyncUnaryCall(RawServiceFixture.EchoMethod, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(30)), payload);
+            Assert.Equal(payload, answer);
+        }
+    }
+
+    /// <summary>
+    /// A flush of many chunks larger than the socket takes at once (a peer with an 8 MiB window that does not read for
+    /// a while): the gathered send is taken in parts as the peer reads, and every byte arrives in order.
+    /// </summary>
+    [Fact]
+    public async Task AFlushTheSocketTakesInPartsArrivesInOrder()
+    {
+        await using var fx = new RawServiceFixture();
+        await using var client = await RawHttp2Client.ConnectAsync(fx.SocketPath);
+        await client.SendPrefaceAsync();
+        await client.SendFrameAsync(FrameType.Settings, FrameFlags.None, 0,
+            Http2ConformanceTests.Settings((MetaGpu.Rpc.Http2.SettingId.InitialWindowSize, 8 << 20)));
+        await client.SendFrameAsync(FrameType.WindowUpdate, FrameFlags.None, 0, Http2ConformanceTests.WindowUpdate(8 << 20));
+        var payload = new byte[700_000];
+        new Random(11).NextBytes(payload);
+        var framed = RawHttp2Client.GrpcMessage(payload);
+        var request = new List<byte>(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 1, client.RequestHeaderBlock("/test.Raw/Echo")));
+        for (var at = 0; at < framed.Length; at += 16_384)
+        {
+            var n = Math.Min(16_384, framed.Length - at);
+            request.AddRange(RawHttp2Client.Frame(FrameType.Data, at + n == framed.Length ? FrameFlags.EndStream : FrameFlags.None, 1, framed.AsSpan(at, n)));
+        }
+        await client.SendAsync(request.ToArray());
+        await Task.Delay(300); // the answer is written, and more of it waits than the socket holds
+        var body = new List<byte>();
+        while (await client.ReadFrameAsync(TimeSpan.FromSeconds(10)) is { } f)
+        {
+            if (f.StreamId != 1)
+                continue;
+            if (f.Type == FrameType.Data)
+                body.AddRange(f.Payload);
+            if (f.Type == FrameType.Headers && (f.Flags & FrameFlags.EndStream) != 0)
+            {
+                Assert.Equal("0", client.DecodeHeaders(f.Payload)["grpc-status"]);
+                break;
+            }
+        }
+        Assert.Equal(framed, body.ToArray());
     }
 
     [Fact]
