@@ -23,8 +23,15 @@ public sealed class AllocationFiles
     private readonly TimeProvider _time;
     private readonly object _gate = new();
 
-    /// <summary>When this process last wrote (or confirmed) each key's file: a key being handed out is never swept.</summary>
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _written = new(StringComparer.Ordinal);
+    /// <summary>
+    /// When this process last wrote (or confirmed) each key's file, in UTC ticks: a key being handed out is never
+    /// swept. Ticks, not a DateTimeOffset: a value the dictionary can write in place, so the update every Allocate
+    /// makes allocates nothing (a 16-byte value took a new node each time).
+    /// </summary>
+    private readonly ConcurrentDictionary<string, long> _written = new(StringComparer.Ordinal);
+
+    /// <summary>Each record's file path, made once per record (a repeated Allocate concatenated it every time).</summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<AllocationRecord, string> _paths = new();
 
     /// <summary>
     /// Files whose bytes this process read back and found right, with the file's stamp from just before that read: a
@@ -85,7 +92,7 @@ public sealed class AllocationFiles
     /// <exception cref="AllocationFileException"><c>cannot write &lt;path&gt;: &lt;error&gt; (&lt;ERRNO&gt;)</c>.</exception>
     public string Write(AllocationRecord record)
     {
-        var path = PathOf(Checked(record));
+        var path = PathOfRecord(record);
         if (IsCurrent(record, path))
             return path;
         var bytes = JsonOf(record);
@@ -140,7 +147,16 @@ public sealed class AllocationFiles
     /// disk, so a caller that must not wait (the connection's read loop) can check before it hands the write on. Like
     /// <see cref="Write"/>, it marks the key as handed out, so no sweep from here on removes the file.
     /// </summary>
-    public bool IsCurrent(AllocationRecord record) => IsCurrent(record, PathOf(Checked(record)));
+    public bool IsCurrent(AllocationRecord record) => IsCurrent(record, PathOfRecord(record));
+
+    private string PathOfRecord(AllocationRecord record)
+    {
+        if (_paths.TryGetValue(record, out var path))
+            return path;
+        path = PathOf(Checked(record));
+        _paths.AddOrUpdate(record, path);
+        return path;
+    }
 
     private static string Checked(AllocationRecord record)
     {
@@ -154,7 +170,7 @@ public sealed class AllocationFiles
     {
         // Marked before anything else: a sweep that runs from here on leaves this key alone (see RemoveUnwritten).
         lock (_gate)
-            _written[record.Key] = _time.GetUtcNow();
+            _written[record.Key] = _time.GetUtcNow().UtcTicks;
         if (_confirmed.TryGetValue(record.Key, out var known) && known.Describes(record) && known.Stamp.SettledAt(known.TakenAtNs, SettleTime) &&
             FileStamp.Of(path) == known.Stamp)
             return true;
@@ -233,7 +249,7 @@ public sealed class AllocationFiles
     }
 
     /// <summary>When this process last wrote or confirmed the key's file; null when it has not.</summary>
-    public DateTimeOffset? WrittenAt(string key) => _written.TryGetValue(key, out var t) ? t : null;
+    public DateTimeOffset? WrittenAt(string key) => _written.TryGetValue(key, out var t) ? new DateTimeOffset(t, TimeSpan.Zero) : null;
 
     /// <summary>Removes a key's file. False when there was none.</summary>
     /// <exception cref="AllocationFileException">It exists and cannot be removed.</exception>
@@ -249,7 +265,7 @@ public sealed class AllocationFiles
             return false;
         lock (_gate)
         {
-            if (_written.TryGetValue(key, out var written) && written > cutoff)
+            if (_written.TryGetValue(key, out var written) && written > cutoff.UtcTicks)
                 return false;
             var path = PathOf(key);
             if (Libc.Unlink(path) != 0)
@@ -276,7 +292,7 @@ public sealed class AllocationFiles
         {
             foreach (var (key, written) in _written)
             {
-                if (written <= cutoff && !present.Contains(key))
+                if (written <= cutoff.UtcTicks && !present.Contains(key))
                 {
                     _written.TryRemove(key, out _);
                     _confirmed.TryRemove(key, out _);

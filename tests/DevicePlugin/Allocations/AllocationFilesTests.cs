@@ -136,6 +136,22 @@ public sealed class AllocationFilesTests : IDisposable
         Assert.Equal(identity, FileSystemFixtures.Identity(path));
     }
 
+    /// <summary>
+    /// What every repeated Allocate asks (the connection's read loop, once per container) allocates nothing once the
+    /// file is settled: the record's path is made once, and the key's write time is updated in place.
+    /// </summary>
+    [Fact]
+    public void ARepeatedCheckOfASettledFileAllocatesNothing()
+    {
+        var record = Sample(16);
+        var (files, _) = Settled(record);
+        Assert.True(files.IsCurrent(record));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 50; i++)
+            Assert.True(files.IsCurrent(record));
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     [Fact]
     public void ByDefaultAStampIsTrustedOnceTheKernelsTimestampClockHasMovedPastTheFile()
     {
