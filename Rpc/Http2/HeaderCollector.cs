@@ -7,7 +7,7 @@ namespace MetaGpu.Rpc.Http2;
 /// pseudo-headers first, no connection-specific fields, no CR/LF/NUL in values, and the header list size limit.
 /// Decoding always runs to the end of the block, so the HPACK table stays in step even when the list is refused.
 /// </summary>
-internal sealed class HeaderCollector(int maxHeaderListSize) : IHpackHeaderSink
+internal sealed class HeaderCollector(int maxHeaderListSize, HeaderStrings? seen = null) : IHpackHeaderSink
 {
     private int _size;
     private bool _regularSeen;
@@ -66,7 +66,9 @@ internal sealed class HeaderCollector(int maxHeaderListSize) : IHpackHeaderSink
             Error = "connection-specific header field";
             return;
         }
-        Fields.Add(new HeaderField(HeaderField.DecodeName(name), HeaderField.DecodeValue(value)));
+        var fieldName = HeaderField.DecodeName(name, seen);
+        // A deadline's value changes from call to call: kept, it would only push out the values that repeat.
+        Fields.Add(new HeaderField(fieldName, HeaderField.DecodeValue(value, fieldName == "grpc-timeout" ? null : seen)));
     }
 
     private static bool IsConnectionSpecific(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) =>

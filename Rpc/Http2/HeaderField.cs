@@ -8,9 +8,11 @@ public readonly record struct HeaderField(string Name, string Value)
     /// <summary>RFC 9113 6.5.2 size: name + value + 32.</summary>
     public int Size => Name.Length + Value.Length + 32;
 
-    internal static string DecodeName(ReadOnlySpan<byte> name) => KnownName(name) ?? Encoding.Latin1.GetString(name);
+    internal static string DecodeName(ReadOnlySpan<byte> name, HeaderStrings? seen = null) =>
+        KnownName(name) ?? seen?.Get(name) ?? Encoding.Latin1.GetString(name);
 
-    internal static string DecodeValue(ReadOnlySpan<byte> value) => KnownValue(value) ?? Encoding.Latin1.GetString(value);
+    internal static string DecodeValue(ReadOnlySpan<byte> value, HeaderStrings? seen = null) =>
+        KnownValue(value) ?? seen?.Get(value) ?? Encoding.Latin1.GetString(value);
 
     // The names and values of every gRPC call: returning the literal keeps the hot path free of string allocations.
     private static string? KnownName(ReadOnlySpan<byte> s) => s.Length switch

@@ -399,7 +399,7 @@ public sealed partial class Http2Connection
 
     private void OnHeaderBlock(int streamId, ReadOnlySpan<byte> block, bool endStream)
     {
-        var collector = new HeaderCollector(_options.MaxHeaderListSize);
+        var collector = new HeaderCollector(_options.MaxHeaderListSize, _headerStrings);
         try
         {
             _decoder.Decode(block, collector);

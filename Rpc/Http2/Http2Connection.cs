@@ -26,6 +26,9 @@ public sealed partial class Http2Connection : IAsyncDisposable
     private readonly Http2ConnectionOptions _options;
     private readonly Action<Http2Stream>? _onRequest;
     private readonly List<Http2Stream> _streamsToWake = [];
+
+    /// <summary>The peer's repeated header strings (<see cref="HeaderStrings"/>), for the read loop's decoding.</summary>
+    private readonly HeaderStrings _headerStrings = new();
     private readonly List<Http2Stream> _requestsToDispatch = [];
     private readonly ILogger? _log;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
