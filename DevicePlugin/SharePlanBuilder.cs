@@ -111,7 +111,7 @@ public static class SharePlanBuilder
     }
 
     /// <summary>The ListAndWatch message for the plan with every device unhealthy (the longest health string).</summary>
-    public static int ListAndWatchSize(ResourcePlan plan) => DeviceList.Build(plan, _ => false).CalculateSize();
+    public static int ListAndWatchSize(ResourcePlan plan) => DeviceList.Size(plan, DeviceList.Unhealthy);
 
     private static GpuInfo? Resolve(string entry, GpuInventory inventory)
     {
