@@ -73,8 +73,12 @@ public sealed class MetaGpuDevicePlugin(string resourceName, NodeStateStore stat
     public override Task<DevicePluginOptions> GetDevicePluginOptions(Empty request, ServerCallContext context)
     {
         Registration.OptionsAsked(context.Peer);
-        return Task.FromResult(new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false });
+        return Options;
     }
+
+    /// <summary>The one answer GetDevicePluginOptions has, made once: the server only serializes it, and no caller may change it.</summary>
+    private static readonly Task<DevicePluginOptions> Options =
+        Task.FromResult(new DevicePluginOptions { GetPreferredAllocationAvailable = true, PreStartRequired = false });
 
     public override async Task ListAndWatch(Empty request, IServerStreamWriter<ListAndWatchResponse> responseStream, ServerCallContext context)
     {

@@ -73,10 +73,15 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
         return SendHeadersAsync(responseHeaders, flush: true).AsTask();
     }
 
+    /// <summary>The response headers of nearly every call, shared (the connection only reads them).</summary>
+    private static readonly HeaderField[] PlainResponseHeaders = [new(":status", "200"), new("content-type", GrpcProtocol.ContentType)];
+
     private ValueTask SendHeadersAsync(Metadata? metadata, bool flush)
     {
         _headersSent = true;
-        var headers = new List<HeaderField>(2 + (metadata?.Count ?? 0))
+        if (metadata is null || metadata.Count == 0)
+            return _stream.WriteHeadersAsync(PlainResponseHeaders, endStream: false, flush);
+        var headers = new List<HeaderField>(2 + metadata.Count)
         {
             new(":status", "200"),
             new("content-type", GrpcProtocol.ContentType),

@@ -13,7 +13,28 @@ internal static class StatusWriter
     /// Sends the status with END_STREAM. <paramref name="httpStatus"/> is the Trailers-Only <c>:status</c>, or null when
     /// the response headers already went out. A stream the client already reset or lost is left alone.
     /// </summary>
+    /// <summary>The trailers of a call that succeeded with nothing more to say, shared (the connection only reads them).</summary>
+    private static readonly HeaderField[] OkTrailers = [new("grpc-status", "0")];
+
     public static async ValueTask SendAsync(Http2Stream stream, string? httpStatus, Status status, Metadata? trailers)
+    {
+        IReadOnlyList<HeaderField> fields = httpStatus is null && status.StatusCode == StatusCode.OK && string.IsNullOrEmpty(status.Detail) && (trailers is null || trailers.Count == 0)
+            ? OkTrailers
+            : Fields(httpStatus, status, trailers);
+        try
+        {
+            await stream.WriteHeadersAsync(fields, endStream: true, flush: true).ConfigureAwait(false);
+            // RFC 9113 8.1: a complete response may cut short a request the client is still sending.
+            if (!stream.IsReadCompleted)
+                stream.Reset(Http2ErrorCode.NoError);
+        }
+        catch (Exception e) when (e is Http2StreamAbortedException or InvalidOperationException)
+        {
+            // The client reset the stream or went away: nobody is left to tell.
+        }
+    }
+
+    private static List<HeaderField> Fields(string? httpStatus, Status status, Metadata? trailers)
     {
         var fields = new List<HeaderField>(4 + (trailers?.Count ?? 0));
         if (httpStatus is not null)
@@ -26,16 +47,6 @@ internal static class StatusWriter
         if (!string.IsNullOrEmpty(status.Detail))
             fields.Add(new HeaderField("grpc-message", GrpcProtocol.PercentEncode(status.Detail)));
         GrpcProtocol.AddMetadata(fields, trailers);
-        try
-        {
-            await stream.WriteHeadersAsync(fields, endStream: true, flush: true).ConfigureAwait(false);
-            // RFC 9113 8.1: a complete response may cut short a request the client is still sending.
-            if (!stream.IsReadCompleted)
-                stream.Reset(Http2ErrorCode.NoError);
-        }
-        catch (Exception e) when (e is Http2StreamAbortedException or InvalidOperationException)
-        {
-            // The client reset the stream or went away: nobody is left to tell.
-        }
+        return fields;
     }
 }
