@@ -29,6 +29,43 @@ public sealed class InlineDispatchTests
         throw new TimeoutException($"no answer on stream {streamId}");
     }
 
+    /// <summary>
+    /// Reads the answers of stream 1, whose handler blocks until <see cref="RawServiceFixture.ReleaseBlocked"/>, and
+    /// stream 3; releases stream 1 once stream 3 is answered, or after 500 ms when stream 1 is expected on the read loop
+    /// (<paramref name="inline"/>: stream 3 cannot be answered before). Every header block is decoded in order (HPACK);
+    /// returns the order the two calls finished in and their bodies.
+    /// </summary>
+    private static async Task<(List<int> Finished, Dictionary<int, List<byte>> Bodies)> BlockedThenOtherAsync(
+        RawHttp2Client client, RawServiceFixture fx, bool inline)
+    {
+        var finished = new List<int>();
+        var bodies = new Dictionary<int, List<byte>> { [1] = [], [3] = [] };
+        var otherAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = Task.Run(async () =>
+        {
+            while (finished.Count < 2 && await client.ReadFrameAsync(Timeout) is { } f)
+            {
+                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
+                    b.AddRange(f.Payload);
+                if (f.Type == FrameType.Headers)
+                {
+                    var fields = client.DecodeHeaders(f.Payload);
+                    if ((f.Flags & FrameFlags.EndStream) != 0)
+                    {
+                        Assert.Equal("0", fields["grpc-status"]);
+                        finished.Add(f.StreamId);
+                        if (f.StreamId == 3)
+                            otherAnswered.TrySetResult();
+                    }
+                }
+            }
+        });
+        await Task.WhenAny(otherAnswered.Task, Task.Delay(inline ? 500 : 10_000));
+        fx.ReleaseBlocked.Set();
+        await reading;
+        return (finished, bodies);
+    }
+
     [Fact]
     public async Task AnswersARequestWhoseMessageCameWithItsHeaders()
     {
@@ -127,32 +164,7 @@ public sealed class InlineDispatchTests
         await client.SendAsync(headers.Concat(data).ToArray());
         await client.SendAsync(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/Echo"))
             .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 3, RawHttp2Client.GrpcMessage([3]))).ToArray());
-        // Every header block is decoded in order (HPACK), and the order the two calls finish in is kept.
-        var finished = new List<int>();
-        var bodies = new Dictionary<int, List<byte>> { [1] = [], [3] = [] };
-        var otherAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reading = Task.Run(async () =>
-        {
-            while (finished.Count < 2 && await client.ReadFrameAsync(Timeout) is { } f)
-            {
-                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
-                    b.AddRange(f.Payload);
-                if (f.Type == FrameType.Headers)
-                {
-                    var fields = client.DecodeHeaders(f.Payload);
-                    if ((f.Flags & FrameFlags.EndStream) != 0)
-                    {
-                        Assert.Equal("0", fields["grpc-status"]);
-                        finished.Add(f.StreamId);
-                        if (f.StreamId == 3)
-                            otherAnswered.TrySetResult();
-                    }
-                }
-            }
-        });
-        await Task.WhenAny(otherAnswered.Task, Task.Delay(inline ? 500 : 10_000));
-        fx.ReleaseBlocked.Set();
-        await reading;
+        var (finished, bodies) = await BlockedThenOtherAsync(client, fx, inline);
         Assert.Equal(inline ? [1, 3] : [3, 1], finished);
         Assert.Equal(RawHttp2Client.GrpcMessage(message), bodies[1].ToArray());
     }
@@ -186,28 +198,7 @@ public sealed class InlineDispatchTests
         await client.SendAsync(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 1, framed[firstBytes..])
             .Concat(RawHttp2Client.Frame(FrameType.Headers, FrameFlags.EndHeaders, 3, client.RequestHeaderBlock("/test.Raw/Echo")))
             .Concat(RawHttp2Client.Frame(FrameType.Data, FrameFlags.EndStream, 3, RawHttp2Client.GrpcMessage([3]))).ToArray());
-        var finished = new List<int>();
-        var bodies = new Dictionary<int, List<byte>> { [1] = [], [3] = [] };
-        var otherAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reading = Task.Run(async () =>
-        {
-            while (finished.Count < 2 && await client.ReadFrameAsync(Timeout) is { } f)
-            {
-                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
-                    b.AddRange(f.Payload);
-                if (f.Type == FrameType.Headers && (f.Flags & FrameFlags.EndStream) != 0)
-                {
-                    Assert.Equal("0", client.DecodeHeaders(f.Payload)["grpc-status"]);
-                    finished.Add(f.StreamId);
-                    if (f.StreamId == 3)
-                        otherAnswered.TrySetResult();
-                }
-            }
-        });
-        // On the pool, stream 3 is answered at once while stream 1's handler blocks; on the read loop it waits.
-        await Task.WhenAny(otherAnswered.Task, Task.Delay(inline ? 500 : 10_000));
-        fx.ReleaseBlocked.Set();
-        await reading;
+        var (finished, bodies) = await BlockedThenOtherAsync(client, fx, inline);
         Assert.Equal(inline ? [1, 3] : [3, 1], finished);
         Assert.Equal(framed, bodies[1].ToArray());
         Assert.Equal(RawHttp2Client.GrpcMessage([3]), bodies[3].ToArray());
