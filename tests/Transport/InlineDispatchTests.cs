@@ -30,6 +30,25 @@ public sealed class InlineDispatchTests
     }
 
     /// <summary>
+    /// Takes one frame of the answers: DATA of a watched stream into its body; a header block decoded (every one, in
+    /// order, for HPACK), and at END_STREAM the stream's OK status checked and its finish recorded. Returns the stream
+    /// that finished with this frame, 0 for none.
+    /// </summary>
+    private static int Record(RawHttp2Client client, RawFrame f, Dictionary<int, List<byte>> bodies, List<int> finished)
+    {
+        if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
+            b.AddRange(f.Payload);
+        if (f.Type != FrameType.Headers)
+            return 0;
+        var fields = client.DecodeHeaders(f.Payload);
+        if ((f.Flags & FrameFlags.EndStream) == 0)
+            return 0;
+        Assert.Equal("0", fields["grpc-status"]);
+        finished.Add(f.StreamId);
+        return f.StreamId;
+    }
+
+    /// <summary>
     /// Reads the answers of stream 1, whose handler blocks until <see cref="RawServiceFixture.ReleaseBlocked"/>, and
     /// stream 3; releases stream 1 once stream 3 is answered, or after 500 ms when stream 1 is expected on the read loop
     /// (<paramref name="inline"/>: stream 3 cannot be answered before). Every header block is decoded in order (HPACK);
@@ -45,19 +64,8 @@ public sealed class InlineDispatchTests
         {
             while (finished.Count < 2 && await client.ReadFrameAsync(Timeout) is { } f)
             {
-                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
-                    b.AddRange(f.Payload);
-                if (f.Type == FrameType.Headers)
-                {
-                    var fields = client.DecodeHeaders(f.Payload);
-                    if ((f.Flags & FrameFlags.EndStream) != 0)
-                    {
-                        Assert.Equal("0", fields["grpc-status"]);
-                        finished.Add(f.StreamId);
-                        if (f.StreamId == 3)
-                            otherAnswered.TrySetResult();
-                    }
-                }
+                if (Record(client, f, bodies, finished) == 3)
+                    otherAnswered.TrySetResult();
             }
         });
         await Task.WhenAny(otherAnswered.Task, Task.Delay(inline ? 500 : 10_000));
@@ -230,19 +238,7 @@ public sealed class InlineDispatchTests
         async Task ReadUntilQuietAsync(TimeSpan quiet)
         {
             while (await client.ReadFrameAsync(quiet) is { } f)
-            {
-                if (f.Type == FrameType.Data && bodies.TryGetValue(f.StreamId, out var b))
-                    b.AddRange(f.Payload);
-                if (f.Type == FrameType.Headers)
-                {
-                    var fields = client.DecodeHeaders(f.Payload);
-                    if ((f.Flags & FrameFlags.EndStream) != 0)
-                    {
-                        Assert.Equal("0", fields["grpc-status"]);
-                        finished.Add(f.StreamId);
-                    }
-                }
-            }
+                Record(client, f, bodies, finished);
         }
 
         await ReadUntilQuietAsync(TimeSpan.FromMilliseconds(500));
