@@ -20,19 +20,12 @@ public static class DeviceList
         var size = 0;
         foreach (var gpu in plan.Gpus)
         {
-            TopologyInfo? topology = null;
-            if (gpu.NumaNode is { } node)
-            {
-                topology = new TopologyInfo();
-                topology.Nodes.Add(new NUMANode { ID = node });
-            }
+            var topology = TopologyOf(gpu);
             // Shares [from, to) have the same number of digits.
             for (int from = 0, to = 10; from < gpu.MetaGpus; from = to, to = to > int.MaxValue / 10 ? int.MaxValue : to * 10)
             {
                 var count = Math.Min(to, gpu.MetaGpus) - from;
-                var device = new Device { ID = new MetaDeviceId(gpu.Index, from, gpu.Uuid).ToString(), Health = health };
-                if (topology is not null)
-                    device.Topology = topology;
+                var device = DeviceOf(new MetaDeviceId(gpu.Index, from, gpu.Uuid), health, topology);
                 // repeated Device devices = 1: a one-byte tag, the length, the message.
                 size += count * (1 + Google.Protobuf.CodedOutputStream.ComputeMessageSize(device));
             }
@@ -46,20 +39,28 @@ public static class DeviceList
         foreach (var gpu in plan.Gpus)
         {
             var health = isHealthy(gpu.Uuid) ? Healthy : Unhealthy;
-            TopologyInfo? topology = null;
-            if (gpu.NumaNode is { } node)
-            {
-                topology = new TopologyInfo();
-                topology.Nodes.Add(new NUMANode { ID = node });
-            }
+            var topology = TopologyOf(gpu);
             foreach (var id in gpu.Devices())
-            {
-                var device = new Device { ID = id.ToString(), Health = health };
-                if (topology is not null)
-                    device.Topology = topology;
-                response.Devices.Add(device);
-            }
+                response.Devices.Add(DeviceOf(id, health, topology));
         }
         return response;
+    }
+
+    /// <summary>The GPU's NUMA node as the kubelet reads it; null when unknown (one instance shared by its devices).</summary>
+    private static TopologyInfo? TopologyOf(PlannedGpu gpu)
+    {
+        if (gpu.NumaNode is not { } node)
+            return null;
+        var topology = new TopologyInfo();
+        topology.Nodes.Add(new NUMANode { ID = node });
+        return topology;
+    }
+
+    private static Device DeviceOf(MetaDeviceId id, string health, TopologyInfo? topology)
+    {
+        var device = new Device { ID = id.ToString(), Health = health };
+        if (topology is not null)
+            device.Topology = topology;
+        return device;
     }
 }

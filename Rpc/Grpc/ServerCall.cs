@@ -81,11 +81,8 @@ internal sealed class ServerCall : ServerCallContext, IDisposable
         _headersSent = true;
         if (metadata is null || metadata.Count == 0)
             return _stream.WriteHeadersAsync(PlainResponseHeaders, endStream: false, flush);
-        var headers = new List<HeaderField>(2 + metadata.Count)
-        {
-            new(":status", "200"),
-            new("content-type", GrpcProtocol.ContentType),
-        };
+        var headers = new List<HeaderField>(PlainResponseHeaders.Length + metadata.Count);
+        headers.AddRange(PlainResponseHeaders);
         GrpcProtocol.AddMetadata(headers, metadata);
         return _stream.WriteHeadersAsync(headers, endStream: false, flush);
     }
